@@ -1,0 +1,273 @@
+//! The engine: a batch of event bodies in; matches, dead letters and one summary out.
+//!
+//! Every event ends in exactly one [`Fate`]: matched, clean, or dead-lettered with its reason.
+//! [`BatchOutcome`] is produced only by [`Engine::process`], from one fate per event, so the
+//! accounting (`events = matched + clean + dead-lettered`) holds by construction and is checked.
+//! This module knows nothing of HTTP; `host` decodes, the engine decides, `intel` answers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{Allowlist, Limits};
+use crate::host::EventMeta;
+use crate::intel::resolver::{Resolution, Resolver};
+use crate::matches::MatchRecord;
+use crate::records::{FileHash, HashField, Record, extract_hashes, parse_body};
+
+/// One event as received: its exact bytes and where it sat in the partition.
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    pub bytes: Vec<u8>,
+    pub meta: EventMeta,
+}
+
+/// How one event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Matched,
+    Clean,
+    DeadLettered(String),
+}
+
+/// An event that could not be fully matched, with why.
+#[derive(Debug, Clone)]
+pub struct DeadEvent {
+    pub index: usize,
+    pub reason: String,
+    pub meta: EventMeta,
+    pub bytes: Vec<u8>,
+}
+
+/// Counters of one batch; logged as one line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSummary {
+    pub events: usize,
+    pub records: usize,
+    pub hashes: usize,
+    pub distinct: usize,
+    pub invalid_hashes: usize,
+    pub empty_hashes: usize,
+    pub allowlisted: usize,
+    pub cache_hits: usize,
+    pub misp_requests: usize,
+    pub unanswered: usize,
+    pub matches: usize,
+    pub matched_events: usize,
+    pub clean_events: usize,
+    pub dead_lettered: usize,
+    pub millis: u128,
+}
+
+impl std::fmt::Display for BatchSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "events={} (matched={} clean={} dead-lettered={}) records={} hashes={} distinct={} invalid={} \
+             empty={} allowlisted={} cache-hits={} misp-requests={} unanswered={} matches={} ms={}",
+            self.events,
+            self.matched_events,
+            self.clean_events,
+            self.dead_lettered,
+            self.records,
+            self.hashes,
+            self.distinct,
+            self.invalid_hashes,
+            self.empty_hashes,
+            self.allowlisted,
+            self.cache_hits,
+            self.misp_requests,
+            self.unanswered,
+            self.matches,
+            self.millis
+        )
+    }
+}
+
+/// What the engine decided for a batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub matches: Vec<MatchRecord>,
+    pub dead: Vec<DeadEvent>,
+    /// Set when threat intel failed and the host still has retries: answer so it retries.
+    pub retry: Option<String>,
+    pub summary: BatchSummary,
+}
+
+struct Parsed {
+    records: Vec<Record>,
+    hashes: Vec<Vec<(FileHash, Vec<HashField>)>>,
+}
+
+/// Matches batches of Defender events against threat intel.
+pub struct Engine {
+    resolver: Arc<Resolver>,
+    allowlist: Allowlist,
+    limits: Limits,
+}
+
+impl Engine {
+    pub fn new(resolver: Arc<Resolver>, allowlist: Allowlist, limits: Limits) -> Self {
+        Self {
+            resolver,
+            allowlist,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Decodes, looks up and matches one batch. `retries_left` says whether the host will call
+    /// again with the same batch if this attempt fails.
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    pub async fn process(&self, events: Vec<EventInput>, retries_left: bool) -> BatchOutcome {
+        let started = Instant::now();
+        let mut summary = BatchSummary {
+            events: events.len(),
+            ..BatchSummary::default()
+        };
+        let mut fates: Vec<Option<Fate>> = vec![None; events.len()];
+        let mut parsed: Vec<Option<Parsed>> = Vec::with_capacity(events.len());
+
+        for (i, event) in events.iter().enumerate() {
+            let result = if i >= self.limits.max_events {
+                Err(format!(
+                    "batch holds more than {} events (MATCH_MAX_EVENTS)",
+                    self.limits.max_events
+                ))
+            } else if event.bytes.len() > self.limits.max_event_bytes {
+                Err(format!(
+                    "event of {} bytes exceeds {} (MATCH_MAX_EVENT_BYTES)",
+                    event.bytes.len(),
+                    self.limits.max_event_bytes
+                ))
+            } else {
+                parse_body(&event.bytes, self.limits.max_records_per_event)
+                    .map_err(|e| e.to_string())
+            };
+            match result {
+                Ok(records) => {
+                    let hashes = records
+                        .iter()
+                        .map(|r| {
+                            let h = extract_hashes(r);
+                            summary.invalid_hashes += h.invalid;
+                            summary.empty_hashes += h.empty;
+                            summary.hashes += h.hashes.len();
+                            h.hashes
+                        })
+                        .collect();
+                    summary.records += records.len();
+                    parsed.push(Some(Parsed { records, hashes }));
+                }
+                Err(reason) => {
+                    fates[i] = Some(Fate::DeadLettered(reason));
+                    parsed.push(None);
+                }
+            }
+        }
+
+        let mut distinct: Vec<FileHash> = Vec::new();
+        let mut seen: HashSet<&FileHash> = HashSet::new();
+        for (hash, _) in parsed
+            .iter()
+            .flatten()
+            .flat_map(|p| p.hashes.iter().flatten())
+        {
+            if seen.insert(hash) {
+                if self.allowlist.contains(hash) {
+                    summary.allowlisted += 1;
+                } else {
+                    distinct.push(hash.clone());
+                }
+            }
+        }
+        summary.distinct = distinct.len();
+
+        let resolution = if distinct.is_empty() {
+            Resolution::default()
+        } else {
+            self.resolver.resolve(&distinct).await
+        };
+        summary.cache_hits = resolution.cache_hits;
+        summary.misp_requests = resolution.requests;
+        summary.unanswered = resolution.unanswered.len();
+
+        let retry = match resolution.unanswered.values().next() {
+            Some(e) if retries_left => Some(format!(
+                "{} of {} hashes unanswered ({e}); the host will retry the batch",
+                resolution.unanswered.len(),
+                distinct.len()
+            )),
+            _ => None,
+        };
+
+        let mut matches = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, p) in parsed.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mut unanswered = 0;
+            let mut first_error = None;
+            let before = matches.len();
+            for (record, hashes) in p.records.iter().zip(&p.hashes) {
+                for (hash, fields) in hashes {
+                    if let Some(e) = resolution.unanswered.get(hash) {
+                        unanswered += 1;
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                    let Some(verdict) = resolution.verdicts.get(hash).filter(|v| !v.is_empty())
+                    else {
+                        continue;
+                    };
+                    let m = MatchRecord::new(record, hash, fields, verdict);
+                    if ids.insert(m.match_id.clone()) {
+                        matches.push(m);
+                    }
+                }
+            }
+            fates[i] = Some(match first_error {
+                Some(e) => Fate::DeadLettered(format!(
+                    "threat intel did not answer for {unanswered} hash(es): {e}"
+                )),
+                None if matches.len() > before => Fate::Matched,
+                None => Fate::Clean,
+            });
+        }
+
+        let mut dead = Vec::new();
+        for (i, (fate, event)) in fates.into_iter().zip(events).enumerate() {
+            match fate.unwrap_or_else(|| {
+                Fate::DeadLettered("internal: event left without an outcome".into())
+            }) {
+                Fate::Matched => summary.matched_events += 1,
+                Fate::Clean => summary.clean_events += 1,
+                Fate::DeadLettered(reason) => {
+                    summary.dead_lettered += 1;
+                    dead.push(DeadEvent {
+                        index: i,
+                        reason,
+                        meta: event.meta,
+                        bytes: event.bytes,
+                    });
+                }
+            }
+        }
+        debug_assert_eq!(
+            summary.events,
+            summary.matched_events + summary.clean_events + summary.dead_lettered,
+            "accounting invariant"
+        );
+        summary.matches = matches.len();
+        summary.millis = started.elapsed().as_millis();
+        BatchOutcome {
+            matches,
+            dead,
+            retry,
+            summary,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Decoding the Event Hub trigger value (`Data.<binding>`) into the exact bytes of each event.
+//!
+//! The shape tells the encoding, never function.json (§1.4 of `functions-host.md`):
+//! a string holding a JSON array of base64 strings (`dataType: binary`), of raw bodies
+//! (`dataType: string`) or of JSON values (`dataType` unset); or a single body
+//! (`cardinality: one`), double-encoded text or plain base64.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+/// How the events of an invocation were encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventEncoding {
+    /// `cardinality: many`, `dataType: binary`: base64 of the exact bytes.
+    Binary,
+    /// `cardinality: many`, `dataType: string`: the UTF-8 text of each body.
+    Text,
+    /// `cardinality: many`, `dataType` unset: each body re-serialized by the host as JSON.
+    Json,
+    /// `cardinality: one`.
+    Single,
+}
+
+/// One event body as the handler received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBody {
+    pub bytes: Vec<u8>,
+}
+
+/// Why the trigger value could not be decoded at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    #[error("the request has no `{0}` trigger data")]
+    Missing(String),
+    #[error("the trigger data is not an event batch: {0}")]
+    Shape(String),
+}
+
+fn is_base64(s: &str) -> bool {
+    s.len().is_multiple_of(4) && STANDARD.decode(s).is_ok()
+}
+
+/// Decodes the trigger value into event bodies and the encoding it was sent in.
+pub fn decode_events(value: &Value) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
+    match value {
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => decode_array(items),
+            Ok(Value::String(body)) => Ok((EventEncoding::Single, vec![text_body(body)])),
+            Ok(other @ (Value::Object(_) | Value::Number(_) | Value::Bool(_))) => {
+                Ok((EventEncoding::Single, vec![json_body(&other)]))
+            }
+            // Not JSON: a single binary event as plain base64, or failing that the text itself.
+            _ => match STANDARD.decode(text) {
+                Ok(bytes) if !text.is_empty() => {
+                    Ok((EventEncoding::Single, vec![EventBody { bytes }]))
+                }
+                _ => Ok((EventEncoding::Single, vec![text_body(text.clone())])),
+            },
+        },
+        Value::Array(items) => decode_array(items.clone()),
+        Value::Object(_) => Ok((EventEncoding::Single, vec![json_body(value)])),
+        Value::Null => Err(TriggerError::Shape("null".into())),
+        other => Ok((EventEncoding::Single, vec![json_body(other)])),
+    }
+}
+
+fn decode_array(items: Vec<Value>) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
+    let all_strings = items.iter().all(Value::is_string);
+    let all_base64 = all_strings && items.iter().all(|v| v.as_str().is_some_and(is_base64));
+    let encoding = if !all_strings {
+        EventEncoding::Json
+    } else if all_base64 {
+        EventEncoding::Binary
+    } else {
+        EventEncoding::Text
+    };
+    let bodies = items
+        .into_iter()
+        .map(|item| match (encoding, item) {
+            (EventEncoding::Binary, Value::String(s)) => EventBody {
+                bytes: STANDARD.decode(s).unwrap_or_default(),
+            },
+            (_, Value::String(s)) => text_body(s),
+            (_, other) => json_body(&other),
+        })
+        .collect();
+    Ok((encoding, bodies))
+}
+
+fn text_body(s: String) -> EventBody {
+    EventBody {
+        bytes: s.into_bytes(),
+    }
+}
+
+fn json_body(v: &Value) -> EventBody {
+    EventBody {
+        bytes: serde_json::to_vec(v).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(v: Value) -> (EventEncoding, Vec<String>) {
+        let (enc, bodies) = decode_events(&v).unwrap();
+        let texts = bodies
+            .into_iter()
+            .map(|b| String::from_utf8_lossy(&b.bytes).into_owned())
+            .collect();
+        (enc, texts)
+    }
+
+    #[test]
+    fn binary_many_is_a_string_holding_an_array_of_base64() {
+        let wire =
+            Value::from(r#"["eyJkZXZpY2VJZCI6ImRldi0xIiwidGVtcCI6MjEuNX0=","aGVsbG8gd29ybGQ="]"#);
+        let (enc, texts) = decode(wire);
+        assert_eq!(enc, EventEncoding::Binary);
+        assert_eq!(
+            texts,
+            [r#"{"deviceId":"dev-1","temp":21.5}"#, "hello world"]
+        );
+    }
+
+    #[test]
+    fn string_many_keeps_the_text_of_each_body() {
+        let wire = Value::from(r#"["{\"a\":1}","hello"]"#);
+        assert_eq!(
+            decode(wire),
+            (
+                EventEncoding::Text,
+                vec![r#"{"a":1}"#.into(), "hello".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn unset_many_re_serializes_json_values() {
+        let wire = Value::from(r#"[{"a":1},{"b":[2]}]"#);
+        assert_eq!(
+            decode(wire),
+            (
+                EventEncoding::Json,
+                vec![r#"{"a":1}"#.into(), r#"{"b":[2]}"#.into()]
+            )
+        );
+    }
+
+    #[test]
+    fn single_bodies_are_double_encoded_text_or_plain_base64() {
+        let text = Value::from(r#""{\"deviceId\":\"dev-1\"}""#);
+        assert_eq!(
+            decode(text),
+            (
+                EventEncoding::Single,
+                vec![r#"{"deviceId":"dev-1"}"#.into()]
+            )
+        );
+        let b64 = Value::from("aGVsbG8gd29ybGQ=");
+        assert_eq!(
+            decode(b64),
+            (EventEncoding::Single, vec!["hello world".into()])
+        );
+    }
+
+    #[test]
+    fn a_null_trigger_is_an_error() {
+        assert!(decode_events(&Value::Null).is_err());
+    }
+}

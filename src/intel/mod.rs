@@ -1,0 +1,212 @@
+//! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct file hashes, which are
+//! known bad and why. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
+//! ([`feed`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
+//! per-invocation deadline in front of any of them.
+//!
+//! Everything that comes from MISP is third-party input: [`IntelHit::new`] strips control
+//! characters and bounds every field before it can reach a match, a log or an alert.
+
+pub mod feed;
+pub mod misp;
+pub mod resolver;
+mod sanitize;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::FileHash;
+pub use sanitize::clean_text;
+
+/// Bounds on MISP content carried into matches and alerts.
+pub mod bounds {
+    pub const EVENT_INFO_CHARS: usize = 512;
+    pub const TAG_CHARS: usize = 128;
+    pub const TAGS: usize = 20;
+    pub const ID_CHARS: usize = 20;
+    pub const TYPE_CHARS: usize = 64;
+}
+
+/// One threat-intel attribute that matched a hash, with its event's context, bounded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntelHit {
+    pub event_id: String,
+    pub event_uuid: String,
+    pub event_info: String,
+    /// MISP `threat_level_id`: 1 High, 2 Medium, 3 Low, 4 Undefined.
+    pub threat_level_id: Option<u8>,
+    pub attribute_uuid: String,
+    pub attribute_type: String,
+    pub tags: Vec<String>,
+}
+
+/// The raw fields of a hit, as a source read them, before bounding.
+#[derive(Debug, Default)]
+pub struct RawHit<'a> {
+    pub event_id: &'a str,
+    pub event_uuid: &'a str,
+    pub event_info: &'a str,
+    pub threat_level_id: Option<&'a str>,
+    pub attribute_uuid: &'a str,
+    pub attribute_type: &'a str,
+    pub tags: Vec<&'a str>,
+}
+
+fn uuid_or_empty(s: &str) -> String {
+    let s = s.trim();
+    let ok = s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if ok {
+        s.to_ascii_lowercase()
+    } else {
+        String::new()
+    }
+}
+
+impl IntelHit {
+    /// Builds a hit from untrusted text: control characters removed, lengths bounded, ids and
+    /// uuids checked for shape (a malformed one becomes empty rather than reaching an alert).
+    pub fn new(raw: RawHit<'_>) -> Self {
+        let id = |s: &str| {
+            let s = s.trim();
+            if !s.is_empty() && s.len() <= bounds::ID_CHARS && s.bytes().all(|b| b.is_ascii_digit())
+            {
+                s.to_owned()
+            } else {
+                String::new()
+            }
+        };
+        let mut tags: Vec<String> = raw
+            .tags
+            .iter()
+            .map(|t| clean_text(t, bounds::TAG_CHARS))
+            .filter(|t| !t.is_empty())
+            .collect();
+        tags.dedup();
+        tags.truncate(bounds::TAGS);
+        IntelHit {
+            event_id: id(raw.event_id),
+            event_uuid: uuid_or_empty(raw.event_uuid),
+            event_info: clean_text(raw.event_info, bounds::EVENT_INFO_CHARS),
+            threat_level_id: raw
+                .threat_level_id
+                .and_then(|t| t.trim().parse::<u8>().ok())
+                .filter(|t| (1..=4).contains(t)),
+            attribute_uuid: uuid_or_empty(raw.attribute_uuid),
+            attribute_type: clean_text(raw.attribute_type, bounds::TYPE_CHARS),
+            tags,
+        }
+    }
+}
+
+/// What a source knows of a hash: the attributes that match it, empty when none does.
+pub type Verdict = Arc<[IntelHit]>;
+
+/// Why a source could not answer. Each variant is a meaning the fault policy acts on; the text
+/// is safe to log and to put in a dead letter (no key, no token, no response body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntelError {
+    #[error("MISP unreachable: {0}")]
+    Unreachable(String),
+    #[error("MISP did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("MISP rate limit reached")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("MISP refused the API key (HTTP {0})")]
+    Unauthorized(u16),
+    #[error("MISP server error (HTTP {0})")]
+    Server(u16),
+    #[error("MISP answered with something that is not a restSearch result: {0}")]
+    InvalidResponse(String),
+    #[error("the lookup deadline of {0:?} passed before MISP answered")]
+    Deadline(Duration),
+    #[error("the shared lookup this batch waited on was abandoned")]
+    Abandoned,
+}
+
+impl IntelError {
+    /// A short stable label for counters and dead-letter reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IntelError::Unreachable(_) => "unreachable",
+            IntelError::Timeout(_) => "timeout",
+            IntelError::RateLimited { .. } => "rate-limited",
+            IntelError::Unauthorized(_) => "unauthorized",
+            IntelError::Server(_) => "server-error",
+            IntelError::InvalidResponse(_) => "invalid-response",
+            IntelError::Deadline(_) => "deadline",
+            IntelError::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// A source of threat intelligence about file hashes.
+#[async_trait::async_trait]
+pub trait ThreatIntel: Send + Sync {
+    /// Distinct hashes per call the source accepts.
+    fn chunk_size(&self) -> usize;
+
+    /// Looks the hashes up. Hashes absent from the answer are misses.
+    async fn lookup(
+        &self,
+        hashes: &[FileHash],
+    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>;
+}
+
+/// Splits a MISP attribute value into the hash parts it may match: a bare hash, or the hash half
+/// of a composite such as `filename|sha256` or `malware-sample`.
+pub fn hash_parts(value: &str) -> impl Iterator<Item = FileHash> + '_ {
+    value
+        .split('|')
+        .filter_map(|part| FileHash::parse(part.trim()).ok())
+}
+
+/// The MISP attribute types whose values carry file hashes.
+pub const HASH_ATTRIBUTE_TYPES: [&str; 7] = [
+    "md5",
+    "sha1",
+    "sha256",
+    "filename|md5",
+    "filename|sha1",
+    "filename|sha256",
+    "malware-sample",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_misp_text_is_cleaned_and_bounded() {
+        let info = format!("Evil\r\ncampaign\u{7}\u{202e} {}", "x".repeat(10_000));
+        let tags = vec!["tlp:red\n", "", "tlp:red", "a"];
+        let hit = IntelHit::new(RawHit {
+            event_id: "12; DROP",
+            event_uuid: "57C4445B-C548-4654-AF0B-4BE3950D210F",
+            event_info: &info,
+            threat_level_id: Some("9"),
+            attribute_uuid: "<script>",
+            attribute_type: "sha256",
+            tags,
+        });
+        assert!(hit.event_info.starts_with("Evil campaign "));
+        assert!(hit.event_info.chars().count() <= bounds::EVENT_INFO_CHARS);
+        assert!(!hit.event_info.chars().any(|c| c.is_control()));
+        assert_eq!(hit.event_id, "");
+        assert_eq!(hit.event_uuid, "57c4445b-c548-4654-af0b-4be3950d210f");
+        assert_eq!(hit.attribute_uuid, "");
+        assert_eq!(hit.threat_level_id, None);
+        assert_eq!(hit.tags, ["tlp:red", "a"]);
+    }
+
+    #[test]
+    fn composite_values_yield_their_hash_half() {
+        let v = format!("evil.exe|{}", "AB".repeat(32));
+        let parts: Vec<_> = hash_parts(&v).collect();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].as_str(), "ab".repeat(32));
+        assert_eq!(hash_parts("just a filename").count(), 0);
+    }
+}

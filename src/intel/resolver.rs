@@ -1,0 +1,371 @@
+//! [`Resolver`]: the verdict cache, chunking, in-flight sharing and the deadline in front of a
+//! [`ThreatIntel`] source.
+//!
+//! Hits and misses are cached with separate lifetimes (a lifetime of zero turns that side off).
+//! A hash already being looked up by another invocation is not asked again: the second one waits
+//! for the first one's answer. Chunks run concurrently, and the whole lookup of an invocation
+//! ends by its deadline; whatever was not answered by then is reported as unanswered, with why.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use moka::Expiry;
+use tokio::sync::watch;
+
+use super::{IntelError, ThreatIntel, Verdict};
+use crate::config::LookupSettings;
+use crate::records::FileHash;
+
+/// Chunks of one invocation in flight to the source at once.
+pub const CHUNK_CONCURRENCY: usize = 4;
+
+type Answer = Option<Result<Verdict, IntelError>>;
+type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>>>>;
+
+struct VerdictExpiry {
+    hit_ttl: Duration,
+    miss_ttl: Duration,
+}
+
+impl Expiry<FileHash, Verdict> for VerdictExpiry {
+    fn expire_after_create(&self, _: &FileHash, value: &Verdict, _: Instant) -> Option<Duration> {
+        Some(if value.is_empty() {
+            self.miss_ttl
+        } else {
+            self.hit_ttl
+        })
+    }
+}
+
+/// The answer to one invocation's lookup.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// Hashes answered, with their verdicts (empty verdict: a miss).
+    pub verdicts: HashMap<FileHash, Verdict>,
+    /// Hashes not answered, with why.
+    pub unanswered: HashMap<FileHash, IntelError>,
+    /// Hashes answered from the cache.
+    pub cache_hits: usize,
+    /// Requests made to the source.
+    pub requests: usize,
+    /// Hashes answered by another invocation's request.
+    pub shared: usize,
+}
+
+/// A cached, deduplicating front for a threat-intel source.
+pub struct Resolver {
+    source: Arc<dyn ThreatIntel>,
+    cache: moka::future::Cache<FileHash, Verdict>,
+    settings: LookupSettings,
+    inflight: Inflight,
+}
+
+/// Removes this invocation's in-flight entries however its lookup ends (answered, failed, or
+/// dropped at the deadline), so later invocations never wait on an abandoned request.
+struct InflightGuard {
+    map: Inflight,
+    keys: Vec<FileHash>,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            map.remove(k);
+        }
+    }
+}
+
+impl Resolver {
+    pub fn new(source: Arc<dyn ThreatIntel>, settings: LookupSettings) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(settings.capacity)
+            .expire_after(VerdictExpiry {
+                hit_ttl: settings.hit_ttl,
+                miss_ttl: settings.miss_ttl,
+            })
+            .build();
+        Self {
+            source,
+            cache,
+            settings,
+            inflight: Arc::default(),
+        }
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.settings.deadline
+    }
+
+    /// Verdicts currently cached (approximate, for logs and benchmarks).
+    pub fn cached(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    async fn remember(&self, hash: &FileHash, verdict: &Verdict) {
+        let ttl = if verdict.is_empty() {
+            self.settings.miss_ttl
+        } else {
+            self.settings.hit_ttl
+        };
+        if !ttl.is_zero() {
+            self.cache.insert(hash.clone(), verdict.clone()).await;
+        }
+    }
+
+    /// Looks up distinct hashes, within the configured deadline from now.
+    pub async fn resolve(&self, hashes: &[FileHash]) -> Resolution {
+        self.resolve_until(hashes, tokio::time::Instant::now() + self.settings.deadline)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
+    pub async fn resolve_until(
+        &self,
+        hashes: &[FileHash],
+        deadline: tokio::time::Instant,
+    ) -> Resolution {
+        let mut out = Resolution::default();
+        let mut owned: Vec<(FileHash, watch::Sender<Answer>)> = Vec::new();
+        let mut waiting: Vec<(FileHash, watch::Receiver<Answer>)> = Vec::new();
+
+        for hash in hashes {
+            if out.verdicts.contains_key(hash) || out.unanswered.contains_key(hash) {
+                continue;
+            }
+            if let Some(v) = self.cache.get(hash).await {
+                out.cache_hits += 1;
+                out.verdicts.insert(hash.clone(), v);
+                continue;
+            }
+            let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(hash) {
+                Some(rx) => waiting.push((hash.clone(), rx.clone())),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    map.insert(hash.clone(), rx);
+                    owned.push((hash.clone(), tx));
+                }
+            }
+        }
+        let _guard = InflightGuard {
+            map: self.inflight.clone(),
+            keys: owned.iter().map(|(h, _)| h.clone()).collect(),
+        };
+
+        let chunk_size = self.source.chunk_size().max(1);
+        let chunks: Vec<Vec<(FileHash, watch::Sender<Answer>)>> = {
+            let mut chunks = Vec::new();
+            let mut it = owned.into_iter().peekable();
+            while it.peek().is_some() {
+                chunks.push(it.by_ref().take(chunk_size).collect());
+            }
+            chunks
+        };
+        out.requests = chunks.len();
+
+        let work = async {
+            let mut results = futures::stream::iter(chunks)
+                .map(|chunk| async move {
+                    let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
+                    (chunk, self.source.lookup(&hashes).await)
+                })
+                .buffer_unordered(CHUNK_CONCURRENCY);
+            while let Some((chunk, result)) = results.next().await {
+                match result {
+                    Ok(mut hits) => {
+                        for (hash, tx) in chunk {
+                            let verdict: Verdict = hits.remove(&hash).unwrap_or_default().into();
+                            self.remember(&hash, &verdict).await;
+                            let _ = tx.send(Some(Ok(verdict.clone())));
+                            out.verdicts.insert(hash, verdict);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, hashes = chunk.len(), "threat-intel lookup failed");
+                        for (hash, tx) in chunk {
+                            let _ = tx.send(Some(Err(e.clone())));
+                            out.unanswered.insert(hash, e.clone());
+                        }
+                    }
+                }
+            }
+            for (hash, mut rx) in waiting {
+                let answer = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|a| a.clone());
+                match answer {
+                    Some(Ok(v)) => {
+                        out.shared += 1;
+                        out.verdicts.insert(hash, v);
+                    }
+                    Some(Err(e)) => {
+                        out.unanswered.insert(hash, e);
+                    }
+                    None => {
+                        out.unanswered.insert(hash, IntelError::Abandoned);
+                    }
+                }
+            }
+        };
+        let timed_out = tokio::time::timeout_at(deadline, work).await.is_err();
+        if timed_out {
+            let why = IntelError::Deadline(self.settings.deadline);
+            for hash in hashes {
+                if !out.verdicts.contains_key(hash) {
+                    out.unanswered
+                        .entry(hash.clone())
+                        .or_insert_with(|| why.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intel::{IntelHit, RawHit};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A source that knows one bad hash, counts calls and can be told to fail or stall.
+    struct Fake {
+        bad: FileHash,
+        calls: AtomicUsize,
+        fail: bool,
+        delay: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl ThreatIntel for Fake {
+        fn chunk_size(&self) -> usize {
+            2
+        }
+        async fn lookup(
+            &self,
+            hashes: &[FileHash],
+        ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if self.fail {
+                return Err(IntelError::Server(502));
+            }
+            let hit = IntelHit::new(RawHit {
+                event_id: "1",
+                attribute_type: "md5",
+                ..Default::default()
+            });
+            Ok(hashes
+                .iter()
+                .filter(|h| **h == self.bad)
+                .map(|h| (h.clone(), vec![hit.clone()]))
+                .collect())
+        }
+    }
+
+    fn hashes(n: usize) -> Vec<FileHash> {
+        (0..n)
+            .map(|i| FileHash::parse(&format!("{i:032x}")).unwrap())
+            .collect()
+    }
+
+    fn fake(fail: bool, delay: Duration) -> Arc<Fake> {
+        Arc::new(Fake {
+            bad: hashes(1)[0].clone(),
+            calls: AtomicUsize::new(0),
+            fail,
+            delay,
+        })
+    }
+
+    #[tokio::test]
+    async fn chunks_then_serves_hits_and_misses_from_the_cache() {
+        let src = fake(false, Duration::ZERO);
+        let r = Resolver::new(src.clone(), LookupSettings::default());
+        let first = r.resolve(&hashes(5)).await;
+        assert_eq!(first.requests, 3, "5 hashes in chunks of 2");
+        assert_eq!(first.verdicts.len(), 5);
+        assert_eq!(first.verdicts[&hashes(1)[0]].len(), 1);
+        let second = r.resolve(&hashes(5)).await;
+        assert_eq!((second.requests, second.cache_hits), (0, 5));
+        assert_eq!(src.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_zero_miss_lifetime_caches_only_hits() {
+        let src = fake(false, Duration::ZERO);
+        let settings = LookupSettings {
+            miss_ttl: Duration::ZERO,
+            ..LookupSettings::default()
+        };
+        let r = Resolver::new(src, settings);
+        r.resolve(&hashes(3)).await;
+        let again = r.resolve(&hashes(3)).await;
+        assert_eq!(again.cache_hits, 1);
+        assert_eq!(again.requests, 1);
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_lifetime() {
+        let src = fake(false, Duration::ZERO);
+        let settings = LookupSettings {
+            miss_ttl: Duration::from_secs(1),
+            ..LookupSettings::default()
+        };
+        let r = Resolver::new(src, settings);
+        r.resolve(&hashes(2)).await;
+        // moka keeps its own clock, so this waits for real past the miss lifetime.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let again = r.resolve(&hashes(2)).await;
+        assert_eq!(again.cache_hits, 1, "the hit stays, the miss expired");
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_of_the_same_hashes_share_one_request() {
+        let src = fake(false, Duration::from_millis(200));
+        let r = Arc::new(Resolver::new(src.clone(), LookupSettings::default()));
+        let asked = hashes(2);
+        let (a, b) = tokio::join!(r.resolve(&asked), r.resolve(&asked));
+        assert_eq!(src.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(a.requests + b.requests, 1);
+        assert_eq!(a.shared + b.shared, 2);
+        assert_eq!(a.verdicts.len() + b.verdicts.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn failures_and_the_deadline_leave_hashes_unanswered_and_uncached() {
+        let r = Resolver::new(fake(true, Duration::ZERO), LookupSettings::default());
+        let res = r.resolve(&hashes(3)).await;
+        assert_eq!(res.unanswered.len(), 3);
+        assert!(matches!(
+            res.unanswered[&hashes(1)[0]],
+            IntelError::Server(502)
+        ));
+        assert_eq!(r.resolve(&hashes(3)).await.cache_hits, 0);
+
+        let slow = Resolver::new(
+            fake(false, Duration::from_secs(5)),
+            LookupSettings::default(),
+        );
+        let res = slow
+            .resolve_until(
+                &hashes(2),
+                tokio::time::Instant::now() + Duration::from_millis(50),
+            )
+            .await;
+        assert_eq!(res.unanswered.len(), 2);
+        assert!(matches!(
+            res.unanswered[&hashes(2)[1]],
+            IntelError::Deadline(_)
+        ));
+        assert!(
+            slow.inflight.lock().unwrap().is_empty(),
+            "no abandoned in-flight entries"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The `defender-misp` command: parse arguments, start tracing, dispatch. Nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use defender_misp::config::ProcessEnv;
+use defender_misp::scan::{self, ScanOptions};
+use defender_misp::startup::{Application, ServeConfig};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Match Defender XDR streamed events against MISP threat intel"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run as an Azure Functions custom handler on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
+    Serve,
+    /// Match exported records (files or folders) and print matches as JSON lines.
+    Scan {
+        /// Files or folders of exported records (JSON lines or {"records":[...]}).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A MISP feed folder (manifest.json + one JSON file per event) instead of a MISP server.
+        #[arg(long, value_name = "DIR")]
+        misp_feed: Option<PathBuf>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn init_tracing(to_stderr: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if to_stderr { "warn" } else { "info" })
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if to_stderr {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stdout)
+            .init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => {
+            init_tracing(false);
+            async {
+                let app = Application::build(ServeConfig::from_env(&ProcessEnv)?).await?;
+                app.run_until_stopped().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            .await
+        }
+        Command::Scan {
+            paths,
+            misp_feed,
+            quiet,
+        } => {
+            init_tracing(true);
+            let options = ScanOptions {
+                paths,
+                misp_feed,
+                progress: !quiet,
+            };
+            scan::run(options, &ProcessEnv).await
+        }
+    };
+    result.unwrap_or_else(|e: anyhow::Error| {
+        eprintln!("defender-misp: {e:#}");
+        ExitCode::from(2)
+    })
+}

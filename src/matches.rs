@@ -1,0 +1,184 @@
+//! The match record: one element of `Outputs.matches`, one Storage queue message, one input of
+//! `RaiseAlerts`. Its field names are a public contract (documented in the README).
+//!
+//! A queue message holds 64 KB at most, so every text field is bounded and the serialized record
+//! is kept under [`MAX_MATCH_BYTES`] by leaving intel entries out (and counting them).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::intel::{IntelHit, clean_text};
+use crate::records::{FileHash, HashField, HashRole, HashType, Record};
+
+/// Intel entries carried per match at most.
+pub const MAX_INTEL: usize = 10;
+/// Upper bound on a serialized match, half a Storage queue message.
+pub const MAX_MATCH_BYTES: usize = 32 * 1024;
+const NAME_CHARS: usize = 256;
+const PATH_CHARS: usize = 1024;
+const ID_CHARS: usize = 128;
+
+/// A hash from a Defender record that threat intel knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchRecord {
+    /// Stable across redeliveries: derived from device, report id, timestamp and hash.
+    pub match_id: String,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub report_id: Option<String>,
+    /// The record's `properties.Timestamp` (sensor time).
+    pub timestamp: Option<String>,
+    /// The record's `category` as streamed, e.g. `AdvancedHunting-DeviceFileEvents`.
+    pub category: Option<String>,
+    /// Whether Defender can raise an alert on this record by reference.
+    pub alertable: bool,
+    pub hash: FileHash,
+    pub hash_type: HashType,
+    /// The record columns the hash was found in, e.g. `["SHA256"]`.
+    pub hash_fields: Vec<String>,
+    pub file_name: Option<String>,
+    pub folder_path: Option<String>,
+    pub intel: Vec<IntelHit>,
+    /// Intel entries left out to keep the message small.
+    #[serde(default)]
+    pub intel_omitted: usize,
+}
+
+fn bounded(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(|v| clean_text(v, max)).filter(|v| !v.is_empty())
+}
+
+/// `matchId`: the first 128 bits of SHA-256 over the identifying fields, as hex.
+pub fn match_id(
+    device_id: Option<&str>,
+    report_id: Option<&str>,
+    timestamp: Option<&str>,
+    hash: &FileHash,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        device_id.unwrap_or(""),
+        report_id.unwrap_or(""),
+        timestamp.unwrap_or(""),
+        hash.as_str(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl MatchRecord {
+    pub fn new(record: &Record, hash: &FileHash, fields: &[HashField], intel: &[IntelHit]) -> Self {
+        let p = &record.properties;
+        let initiating = fields.iter().all(|f| f.role == HashRole::InitiatingProcess);
+        let (file_name, folder_path) = if initiating {
+            (
+                &p.initiating_process_file_name,
+                &p.initiating_process_folder_path,
+            )
+        } else {
+            (&p.file_name, &p.folder_path)
+        };
+        let device_id = bounded(p.device_id.as_deref(), ID_CHARS);
+        let report_id = bounded(p.report_id.as_deref(), ID_CHARS);
+        let timestamp = bounded(p.timestamp.as_deref(), ID_CHARS);
+        let mut m = MatchRecord {
+            match_id: match_id(
+                device_id.as_deref(),
+                report_id.as_deref(),
+                timestamp.as_deref(),
+                hash,
+            ),
+            device_id,
+            device_name: bounded(p.device_name.as_deref(), NAME_CHARS),
+            report_id,
+            timestamp,
+            category: bounded(record.category.as_deref(), NAME_CHARS),
+            alertable: record.is_alertable(),
+            hash: hash.clone(),
+            hash_type: hash.kind(),
+            hash_fields: fields.iter().map(|f| f.name.to_owned()).collect(),
+            file_name: bounded(file_name.as_deref(), NAME_CHARS),
+            folder_path: bounded(folder_path.as_deref(), PATH_CHARS),
+            intel: intel.iter().take(MAX_INTEL).cloned().collect(),
+            intel_omitted: intel.len().saturating_sub(MAX_INTEL),
+        };
+        m.fit();
+        m
+    }
+
+    /// Serialized size in bytes.
+    pub fn size(&self) -> usize {
+        serde_json::to_vec(self)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Leaves intel entries out until the record fits in [`MAX_MATCH_BYTES`]; one entry is
+    /// always kept (a single bounded entry is far below the limit).
+    fn fit(&mut self) {
+        while self.intel.len() > 1 && self.size() > MAX_MATCH_BYTES {
+            self.intel.pop();
+            self.intel_omitted += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intel::RawHit;
+    use crate::records::{extract_hashes, parse_body};
+
+    fn record() -> Record {
+        let body = format!(
+            r#"{{"category":"AdvancedHunting-DeviceProcessEvents","properties":{{"DeviceId":"d1","DeviceName":"host\n1","ReportId":77,
+            "Timestamp":"2026-07-18T12:59:31.2914446Z","FileName":"a.exe","FolderPath":"C:\\a.exe",
+            "InitiatingProcessFileName":"p.exe","InitiatingProcessFolderPath":"c:\\p.exe",
+            "InitiatingProcessSHA1":"{}"}}}}"#,
+            "a".repeat(40)
+        );
+        parse_body(body.as_bytes(), 10).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_match_names_the_initiating_process_file_when_the_hash_was_found_there() {
+        let r = record();
+        let hashes = extract_hashes(&r);
+        let (hash, fields) = &hashes.hashes[0];
+        let m = MatchRecord::new(&r, hash, fields, &[]);
+        assert_eq!(m.file_name.as_deref(), Some("p.exe"));
+        assert_eq!(m.hash_fields, ["InitiatingProcessSHA1"]);
+        assert_eq!(m.device_name.as_deref(), Some("host 1"));
+        assert!(m.alertable);
+        let again = MatchRecord::new(&r, hash, fields, &[]);
+        assert_eq!(m.match_id, again.match_id, "deterministic");
+        assert_eq!(m.match_id.len(), 32);
+    }
+
+    #[test]
+    fn a_match_with_hostile_intel_stays_under_32_kb() {
+        let r = record();
+        let hashes = extract_hashes(&r);
+        let (hash, fields) = &hashes.hashes[0];
+        let info = "\"\\".repeat(5000);
+        let tags: Vec<String> = (0..100)
+            .map(|i| format!("{i}{}", "\u{10348}".repeat(300)))
+            .collect();
+        let hit = IntelHit::new(RawHit {
+            event_info: &info,
+            tags: tags.iter().map(String::as_str).collect(),
+            ..Default::default()
+        });
+        let intel = vec![hit; 50];
+        let m = MatchRecord::new(&r, hash, fields, &intel);
+        assert!(m.size() <= MAX_MATCH_BYTES, "{} bytes", m.size());
+        assert_eq!(m.intel.len() + m.intel_omitted, 50);
+        assert!(m.intel_omitted >= 40);
+    }
+}

@@ -1,0 +1,103 @@
+//! Building the application from configuration, and running `serve`.
+//!
+//! [`Application::build`] binds the listener before anything else, so tests bind port 0 and read
+//! the real port from [`Application::port`]. The server stops gracefully on SIGTERM or Ctrl-C.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::alerts::{AlertConfig, AlertService};
+use crate::config::{MatchConfig, MispSettings, Source, handler_port, is_plain_remote};
+use crate::engine::Engine;
+use crate::intel::misp::MispIntel;
+use crate::intel::resolver::Resolver;
+use crate::server::{AppState, router};
+
+/// Everything `serve` needs, parsed once at start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub port: u16,
+    pub misp: MispSettings,
+    pub matching: MatchConfig,
+    pub alerts: AlertConfig,
+}
+
+impl ServeConfig {
+    pub fn from_env(env: &dyn Source) -> anyhow::Result<Self> {
+        Ok(Self {
+            port: handler_port(env)?,
+            misp: MispSettings::from_env(env)?,
+            matching: MatchConfig::from_env(env)?,
+            alerts: AlertConfig::from_env(env)?,
+        })
+    }
+}
+
+/// A bound, ready-to-run handler.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        // The host calls 127.0.0.1 only; nothing else should reach the handler.
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        if is_plain_remote(&config.misp.url) {
+            tracing::warn!(url = %config.misp.url, "MISP_URL is plain http beyond loopback: the API key travels in clear text");
+        }
+        if !config.misp.verify_tls {
+            tracing::warn!("MISP_VERIFY_TLS=false: the MISP server's certificate is not checked");
+        }
+        let intel = Arc::new(MispIntel::new(&config.misp)?);
+        let resolver = Arc::new(Resolver::new(intel, config.matching.lookup.clone()));
+        let engine = Arc::new(Engine::new(
+            resolver,
+            config.matching.allowlist.clone(),
+            config.matching.limits,
+        ));
+        let alerts = Arc::new(AlertService::new(config.alerts.clone(), &config.misp)?);
+        Ok(Self {
+            listener,
+            state: AppState { engine, alerts },
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(port = self.port(), "defender-misp ready");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight invocations");
+}
