@@ -1,0 +1,102 @@
+//! The real `defender-misp serve` process, started as the Functions host starts it: only
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`, `MISP_URL` and `MISP_API_KEY` set.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::fixtures::*;
+use crate::host_sim::{self, Declared};
+use crate::stub_misp::{MISP_KEY, StubAttribute, StubMisp};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_starts_with_three_settings_answers_the_host_and_stops_on_sigterm() {
+    let bad = sha1("binary");
+    let misp = StubMisp::start(vec![StubAttribute::ids("sha1", bad.clone(), 1)]).await;
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_defender-misp"))
+        .arg("serve")
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("MISP_URL", misp.url())
+        .env("MISP_API_KEY", MISP_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    // The host polls GET / every 25 ms until any answer.
+    let mut ready = false;
+    for _ in 0..400 {
+        if client.get(format!("{base}/")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "serve answered GET / within 10 s");
+    let events = vec![envelope(&[device_event(
+        "DeviceFileEvents",
+        1,
+        [&bad, "", ""],
+        ["", "", ""],
+    )])];
+    let result = host_sim::invoke(
+        &client,
+        &base,
+        "MatchEvents",
+        &host_sim::invocation(&events, Declared::ManyBinary, None, 1),
+    )
+    .await;
+    assert_eq!(result.status, 200);
+    assert_eq!(result.queue_messages().len(), 1);
+
+    // SIGTERM: graceful stop, exit 0.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let out = child.wait_with_output().unwrap();
+        (status, String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    assert!(
+        status.1.contains("\"matches\":1"),
+        "structured logs on stdout: {}",
+        status.1
+    );
+    assert!(!status.1.contains(MISP_KEY), "the key never reaches a log");
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_valid_port_and_names_the_variable() {
+    for (value, expect) in [(None, "is required"), (Some("http"), "not a TCP port")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_defender-misp"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("MISP_URL", "https://misp.example")
+            .env("MISP_API_KEY", MISP_KEY);
+        if let Some(v) = value {
+            cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("FUNCTIONS_CUSTOMHANDLER_PORT") && stderr.contains(expect),
+            "{stderr}"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real handler on loopback, driven by a host simulator, in front of a
+//! stub MISP that implements restSearch semantics.
+
+mod binary;
+mod faults;
+mod fixtures;
+mod helpers;
+mod host_sim;
+mod match_events;
+mod scan;
+mod stub_misp;

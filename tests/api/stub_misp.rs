@@ -1,0 +1,220 @@
+//! A stub MISP on loopback that implements restSearch semantics (misp.md §1.2–1.5): each value
+//! matched exactly against value1 or value2 (the halves of a composite), case-insensitively;
+//! `type`, `to_ids`, `published` filters applied only when sent (MISP adds none for json);
+//! soft-deleted attributes excluded unless `deleted` asks for them; a wrong key gets 403.
+//! Faults can be switched on to answer like a broken server.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const MISP_KEY: &str = "Tst0MispKey0Never0Logged0abcdefghijklmnop";
+
+/// One attribute the stub knows.
+#[derive(Debug, Clone)]
+pub struct StubAttribute {
+    pub kind: &'static str,
+    pub value: String,
+    pub to_ids: bool,
+    pub deleted: bool,
+    pub published: bool,
+    pub event_id: u32,
+    pub info: String,
+    pub threat_level: u8,
+}
+
+impl StubAttribute {
+    pub fn ids(kind: &'static str, value: impl Into<String>, event_id: u32) -> Self {
+        Self {
+            kind,
+            value: value.into(),
+            to_ids: true,
+            deleted: false,
+            published: true,
+            event_id,
+            info: format!("Test event {event_id}"),
+            threat_level: 1,
+        }
+    }
+
+    fn halves(&self) -> Vec<String> {
+        self.value
+            .split('|')
+            .map(|s| s.to_ascii_lowercase())
+            .collect()
+    }
+
+    fn uuid(&self, n: usize) -> String {
+        format!("00000000-0000-4000-8000-{n:012}")
+    }
+
+    fn to_json(&self, n: usize) -> Value {
+        json!({
+            "id": n.to_string(), "event_id": self.event_id.to_string(), "object_id": "0", "object_relation": null,
+            "category": "Payload delivery", "type": self.kind, "to_ids": self.to_ids, "uuid": self.uuid(n),
+            "timestamp": "1700000000", "distribution": "5", "sharing_group_id": "0", "comment": "",
+            "deleted": self.deleted, "disable_correlation": false, "first_seen": null, "last_seen": null,
+            "value": self.value,
+            "Event": {
+                "id": self.event_id.to_string(), "orgc_id": "1", "org_id": "1", "date": "2026-11-01",
+                "threat_level_id": self.threat_level.to_string(), "info": self.info, "published": self.published,
+                "uuid": format!("11111111-0000-4000-8000-{:012}", self.event_id), "analysis": "2",
+                "timestamp": "1700000000", "distribution": "1", "publish_timestamp": "1700000001",
+                "sharing_group_id": "0", "extends_uuid": "",
+                "Tag": [{"local": 0, "id": "4", "name": "tlp:amber", "colour": "#FFC000", "numerical_value": null}],
+                "Orgc": {"id": "1", "name": "Test CERT", "uuid": "22222222-0000-4000-8000-000000000000", "local": true}
+            },
+            "Tag": [{"id": "4", "name": "tlp:amber", "colour": "#FFC000", "numerical_value": null, "inherited": 1}]
+        })
+    }
+}
+
+/// How the stub misbehaves.
+#[derive(Debug, Clone, Default)]
+pub enum Fault {
+    #[default]
+    None,
+    Status(u16),
+    RateLimited(u64),
+    Html,
+    Truncated,
+    Slow(std::time::Duration),
+    WrongShape,
+}
+
+#[derive(Default)]
+struct State {
+    attributes: Vec<StubAttribute>,
+    fault: Fault,
+    bodies: Vec<Value>,
+}
+
+#[derive(Clone)]
+struct Responder(Arc<Mutex<State>>);
+
+fn filter_values(v: Option<&Value>) -> Option<Vec<String>> {
+    match v? {
+        Value::Array(a) => Some(
+            a.iter()
+                .map(|x| x.to_string().trim_matches('"').to_ascii_lowercase())
+                .collect(),
+        ),
+        Value::Null => None,
+        x => Some(vec![x.to_string().trim_matches('"').to_ascii_lowercase()]),
+    }
+}
+
+fn flag_filter(v: Option<&Value>) -> Option<Vec<bool>> {
+    filter_values(v).map(|vals| vals.iter().map(|s| s == "1" || s == "true").collect())
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self.0.lock().unwrap();
+        let key = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if key != Some(MISP_KEY) {
+            return ResponseTemplate::new(403).set_body_json(json!({
+                "name": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the Authorization header.",
+                "message": "Authentication failed.", "url": "/attributes/restSearch"}));
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        state.bodies.push(body.clone());
+        match state.fault.clone() {
+            Fault::None => {}
+            Fault::Status(s) => {
+                return ResponseTemplate::new(s).set_body_json(json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}));
+            }
+            Fault::RateLimited(secs) => {
+                return ResponseTemplate::new(429)
+                    .insert_header("Retry-After", secs.to_string().as_str())
+                    .insert_header("X-Rate-Limit-Reset", secs.to_string().as_str());
+            }
+            Fault::Html => {
+                return ResponseTemplate::new(200)
+                    .insert_header("content-type", "text/html")
+                    .set_body_string("<html><body>Login</body></html>");
+            }
+            Fault::Truncated => {
+                return ResponseTemplate::new(200).set_body_raw(
+                    &b"{\"response\": {\"Attribute\": [{\"id\":"[..],
+                    "application/json",
+                );
+            }
+            Fault::Slow(d) => {
+                return ResponseTemplate::new(200)
+                    .set_delay(d)
+                    .set_body_json(json!({"response": {"Attribute": []}}));
+            }
+            Fault::WrongShape => {
+                return ResponseTemplate::new(200).set_body_json(json!({"Attribute": "nope"}));
+            }
+        }
+        let values = filter_values(body.get("value")).unwrap_or_default();
+        let types = filter_values(body.get("type"));
+        let to_ids = flag_filter(body.get("to_ids"));
+        let published = flag_filter(body.get("published"));
+        let deleted = flag_filter(body.get("deleted")).unwrap_or_else(|| vec![false]);
+        let hits: Vec<Value> = state
+            .attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.halves().iter().any(|h| values.contains(h)))
+            .filter(|(_, a)| {
+                types
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&a.kind.to_string()))
+            })
+            .filter(|(_, a)| to_ids.as_ref().is_none_or(|f| f.contains(&a.to_ids)))
+            .filter(|(_, a)| published.as_ref().is_none_or(|f| f.contains(&a.published)))
+            .filter(|(_, a)| deleted.contains(&a.deleted))
+            .map(|(n, a)| a.to_json(n + 1))
+            .collect();
+        ResponseTemplate::new(200)
+            .insert_header("X-Result-Count", hits.len().to_string().as_str())
+            .set_body_json(json!({"response": {"Attribute": hits}}))
+    }
+}
+
+/// The stub server with its knowledge and its switches.
+pub struct StubMisp {
+    pub server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl StubMisp {
+    pub async fn start(attributes: Vec<StubAttribute>) -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State {
+            attributes,
+            ..State::default()
+        }));
+        Mock::given(method("POST"))
+            .and(path("/attributes/restSearch"))
+            .respond_with(Responder(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.state.lock().unwrap().fault = fault;
+    }
+
+    /// restSearch requests received so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().bodies.len()
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.state.lock().unwrap().bodies.clone()
+    }
+}
