@@ -14,6 +14,9 @@
 //! | `MISP_CACHE_CAPACITY` | 1000000 | verdicts held at most |
 //! | `MISP_DEADLINE_SECS` | 60 | all MISP work of one invocation ends within this |
 //! | `MISP_TIMEOUT_SECS` | 30 | one restSearch request ends within this |
+//! | `MISP_RETRY_ATTEMPTS` | 3 | attempts per request inside one invocation (jittered backoff) |
+//! | `MISP_BREAKER_FAILURES` | 5 | consecutive failures that open the circuit breaker |
+//! | `MISP_BREAKER_COOLDOWN_SECS` | 30 | how long the open breaker fails lookups at once |
 //! | `MISP_VERIFY_TLS` | true | verify the MISP server's certificate |
 //! | `MISP_CA_CERT` | unset | PEM file of a private CA to trust for MISP |
 //! | `MATCH_ALLOWLIST` | unset | file of hashes never looked up, one a line (`#` comments) |
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::intel::policy::{BreakerSettings, RetryPolicy};
 use crate::records::FileHash;
 use crate::secret::Secret;
 
@@ -205,6 +209,8 @@ pub struct LookupSettings {
     pub miss_ttl: Duration,
     pub capacity: u64,
     pub deadline: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerSettings,
 }
 
 impl Default for LookupSettings {
@@ -214,6 +220,8 @@ impl Default for LookupSettings {
             miss_ttl: Duration::from_secs(defaults::MISP_CACHE_MISS_TTL_SECS),
             capacity: defaults::MISP_CACHE_CAPACITY,
             deadline: Duration::from_secs(defaults::MISP_DEADLINE_SECS),
+            retry: RetryPolicy::default(),
+            breaker: BreakerSettings::default(),
         }
     }
 }
@@ -237,6 +245,24 @@ impl LookupSettings {
             )?,
             capacity: parsed(env, "MISP_CACHE_CAPACITY", defaults::MISP_CACHE_CAPACITY)?,
             deadline,
+            retry: RetryPolicy {
+                attempts: parsed(env, "MISP_RETRY_ATTEMPTS", RetryPolicy::default().attempts)?
+                    .max(1),
+                ..RetryPolicy::default()
+            },
+            breaker: BreakerSettings {
+                failures: parsed(
+                    env,
+                    "MISP_BREAKER_FAILURES",
+                    BreakerSettings::default().failures,
+                )?
+                .max(1),
+                cooldown: seconds(
+                    env,
+                    "MISP_BREAKER_COOLDOWN_SECS",
+                    BreakerSettings::default().cooldown.as_secs(),
+                )?,
+            },
         })
     }
 }

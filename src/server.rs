@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,8 +62,23 @@ pub fn bad_request(reason: String) -> Response {
     )
 }
 
+/// A body that could not be read (over `MATCH_MAX_REQUEST_BYTES`, or cut): still a JSON answer,
+/// with a status the host counts as failed, and the reason in the logs.
+pub fn body_rejected(rejection: &BytesRejection) -> Response {
+    let reason = format!("the request body could not be read: {rejection}");
+    tracing::error!(%reason, "rejected invocation body");
+    host_reply(
+        rejection.status(),
+        &InvocationResponse::with_logs(vec![reason]),
+    )
+}
+
 #[tracing::instrument(skip_all, fields(invocation = tracing::field::Empty))]
-async fn match_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn match_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let invocation_id = headers
         .get("x-azure-functions-invocationid")
         .and_then(|v| v.to_str().ok())
@@ -70,6 +86,10 @@ async fn match_events(State(state): State<AppState>, headers: HeaderMap, body: B
     if let Some(id) = &invocation_id {
         tracing::Span::current().record("invocation", id.as_str());
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_rejected(&rejection),
+    };
     let request: InvocationRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

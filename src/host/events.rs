@@ -66,25 +66,35 @@ pub fn decode_events(value: &Value) -> Result<(EventEncoding, Vec<EventBody>), T
 }
 
 fn decode_array(items: Vec<Value>) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
-    let all_strings = items.iter().all(Value::is_string);
-    let all_base64 = all_strings && items.iter().all(|v| v.as_str().is_some_and(is_base64));
-    let encoding = if !all_strings {
-        EventEncoding::Json
-    } else if all_base64 {
-        EventEncoding::Binary
-    } else {
-        EventEncoding::Text
-    };
+    let (mut decoded, mut texts, mut values) = (0, 0, 0);
     let bodies = items
         .into_iter()
-        .map(|item| match (encoding, item) {
-            (EventEncoding::Binary, Value::String(s)) => EventBody {
-                bytes: STANDARD.decode(s).unwrap_or_default(),
-            },
-            (_, Value::String(s)) => text_body(s),
-            (_, other) => json_body(&other),
+        .map(|item| match item {
+            // Decided per element: a JSON text body (`{…}`) is never valid base64, so one odd
+            // element cannot turn the rest of a binary batch into text.
+            Value::String(s) if is_base64(&s) && !s.starts_with(['{', '[']) => {
+                decoded += 1;
+                EventBody {
+                    bytes: STANDARD.decode(s).unwrap_or_default(),
+                }
+            }
+            Value::String(s) => {
+                texts += 1;
+                text_body(s)
+            }
+            other => {
+                values += 1;
+                json_body(&other)
+            }
         })
         .collect();
+    let encoding = if values > 0 {
+        EventEncoding::Json
+    } else if texts > 0 || decoded == 0 {
+        EventEncoding::Text
+    } else {
+        EventEncoding::Binary
+    };
     Ok((encoding, bodies))
 }
 
@@ -164,6 +174,13 @@ mod tests {
             decode(b64),
             (EventEncoding::Single, vec!["hello world".into()])
         );
+    }
+
+    #[test]
+    fn one_invalid_base64_element_does_not_turn_the_batch_into_text() {
+        let wire = Value::from(r#"["aGVsbG8gd29ybGQ=","!!not base64!!","eyJhIjoxfQ=="]"#);
+        let (_, texts) = decode(wire);
+        assert_eq!(texts, ["hello world", "!!not base64!!", r#"{"a":1}"#]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod feed;
 pub mod misp;
+pub mod policy;
 pub mod resolver;
 mod sanitize;
 
@@ -124,6 +125,8 @@ pub enum IntelError {
     Deadline(Duration),
     #[error("the shared lookup this batch waited on was abandoned")]
     Abandoned,
+    #[error("MISP failed repeatedly; not asking again for {retry_in:?}")]
+    CircuitOpen { retry_in: Duration },
 }
 
 impl IntelError {
@@ -138,6 +141,7 @@ impl IntelError {
             IntelError::InvalidResponse(_) => "invalid-response",
             IntelError::Deadline(_) => "deadline",
             IntelError::Abandoned => "abandoned",
+            IntelError::CircuitOpen { .. } => "circuit-open",
         }
     }
 }

@@ -14,7 +14,8 @@ use futures::StreamExt;
 use moka::Expiry;
 use tokio::sync::watch;
 
-use super::{IntelError, ThreatIntel, Verdict};
+use super::policy::{CircuitBreaker, retryable};
+use super::{IntelError, IntelHit, ThreatIntel, Verdict};
 use crate::config::LookupSettings;
 use crate::records::FileHash;
 
@@ -60,6 +61,7 @@ pub struct Resolver {
     cache: moka::future::Cache<FileHash, Verdict>,
     settings: LookupSettings,
     inflight: Inflight,
+    breaker: CircuitBreaker,
 }
 
 /// Removes this invocation's in-flight entries however its lookup ends (answered, failed, or
@@ -90,6 +92,7 @@ impl Resolver {
         Self {
             source,
             cache,
+            breaker: CircuitBreaker::new(settings.breaker),
             settings,
             inflight: Arc::default(),
         }
@@ -112,6 +115,46 @@ impl Resolver {
         };
         if !ttl.is_zero() {
             self.cache.insert(hash.clone(), verdict.clone()).await;
+        }
+    }
+
+    /// One chunk through the breaker, retried with backoff while it may pass and the deadline
+    /// leaves room for the wait.
+    async fn lookup_chunk(
+        &self,
+        hashes: &[FileHash],
+        deadline: tokio::time::Instant,
+    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+        let policy = self.settings.retry;
+        let mut attempt = 0;
+        loop {
+            self.breaker.check()?;
+            match self.source.lookup(hashes).await {
+                Ok(hits) => {
+                    self.breaker.record_success();
+                    return Ok(hits);
+                }
+                Err(e) => {
+                    self.breaker.record_failure(&e);
+                    attempt += 1;
+                    let wait = match &e {
+                        IntelError::RateLimited {
+                            retry_after: Some(d),
+                        } => *d,
+                        _ => policy.backoff(attempt - 1),
+                    };
+                    let in_time = tokio::time::Instant::now() + wait < deadline;
+                    if attempt >= policy.attempts
+                        || !retryable(&e)
+                        || !in_time
+                        || wait > policy.max_delay
+                    {
+                        return Err(e);
+                    }
+                    tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying threat-intel lookup");
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 
@@ -170,7 +213,7 @@ impl Resolver {
             let mut results = futures::stream::iter(chunks)
                 .map(|chunk| async move {
                     let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
-                    (chunk, self.source.lookup(&hashes).await)
+                    (chunk, self.lookup_chunk(&hashes, deadline).await)
                 })
                 .buffer_unordered(CHUNK_CONCURRENCY);
             while let Some((chunk, result)) = results.next().await {
@@ -237,7 +280,8 @@ mod tests {
     struct Fake {
         bad: FileHash,
         calls: AtomicUsize,
-        fail: bool,
+        /// Calls that fail before the source answers (usize::MAX: all of them).
+        failures: AtomicUsize,
         delay: Duration,
     }
 
@@ -252,7 +296,12 @@ mod tests {
         ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
-            if self.fail {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                let _ = self
+                    .failures
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| {
+                        Some(f.saturating_sub(usize::from(f != usize::MAX)))
+                    });
                 return Err(IntelError::Server(502));
             }
             let hit = IntelHit::new(RawHit {
@@ -275,10 +324,14 @@ mod tests {
     }
 
     fn fake(fail: bool, delay: Duration) -> Arc<Fake> {
+        failing(if fail { usize::MAX } else { 0 }, delay)
+    }
+
+    fn failing(failures: usize, delay: Duration) -> Arc<Fake> {
         Arc::new(Fake {
             bad: hashes(1)[0].clone(),
             calls: AtomicUsize::new(0),
-            fail,
+            failures: AtomicUsize::new(failures),
             delay,
         })
     }
@@ -338,13 +391,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_passing_failure_is_retried_inside_the_invocation() {
+        let src = failing(1, Duration::ZERO);
+        let r = Resolver::new(src.clone(), LookupSettings::default());
+        let res = r.resolve(&hashes(1)).await;
+        assert!(res.unanswered.is_empty());
+        assert_eq!(src.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_down_source_opens_the_breaker_and_later_batches_fail_fast() {
+        let src = fake(true, Duration::ZERO);
+        let settings = LookupSettings {
+            breaker: crate::intel::policy::BreakerSettings {
+                failures: 2,
+                cooldown: Duration::from_secs(60),
+            },
+            ..LookupSettings::default()
+        };
+        let r = Resolver::new(src.clone(), settings);
+        r.resolve(&hashes(1)).await;
+        let calls = src.calls.load(Ordering::SeqCst);
+        assert_eq!(calls, 2, "the second failure opened the breaker");
+        let res = r.resolve(&hashes(1)).await;
+        assert!(matches!(
+            res.unanswered[&hashes(1)[0]],
+            IntelError::CircuitOpen { .. }
+        ));
+        assert_eq!(
+            src.calls.load(Ordering::SeqCst),
+            calls,
+            "no request while open"
+        );
+    }
+
+    #[tokio::test]
     async fn failures_and_the_deadline_leave_hashes_unanswered_and_uncached() {
         let r = Resolver::new(fake(true, Duration::ZERO), LookupSettings::default());
         let res = r.resolve(&hashes(3)).await;
         assert_eq!(res.unanswered.len(), 3);
+        // Two chunks retrying in parallel: the breaker may open before the last attempt.
         assert!(matches!(
             res.unanswered[&hashes(1)[0]],
-            IntelError::Server(502)
+            IntelError::Server(502) | IntelError::CircuitOpen { .. }
         ));
         assert_eq!(r.resolve(&hashes(3)).await.cache_hits, 0);
 
