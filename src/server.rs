@@ -120,10 +120,14 @@ async fn match_events(
 
     let outcome = state.engine.process(inputs, meta.retries_left()).await;
     let summary = &outcome.summary;
-    let line = format!(
-        "MatchEvents partition={} {summary}",
-        meta.partition_id.as_deref().unwrap_or("?")
-    );
+    let partition = meta.partition_id.as_deref().unwrap_or("?");
+    let line = match outcome.retry {
+        // The host ignores outputs on a failed attempt: nothing is written, all is tried again.
+        Some(_) => {
+            format!("MatchEvents partition={partition} retry requested, nothing written: {summary}")
+        }
+        None => format!("MatchEvents partition={partition} {summary}"),
+    };
     tracing::info!(
         partition = meta.partition_id.as_deref(),
         encoding = ?encoding,

@@ -36,7 +36,18 @@ pub async fn spawn_app(attributes: Vec<StubAttribute>) -> TestApp {
     spawn_app_with(attributes, &[]).await
 }
 
+/// Sends the handler's logs to the test output at debug level, so that the CI log scan sees
+/// everything the handler and its HTTP clients log.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("debug,hyper=info,hyper_util=info,h2=info,wiremock=info")
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn spawn_app_with(attributes: Vec<StubAttribute>, extra: &[(&str, &str)]) -> TestApp {
+    init_logs();
     let misp = StubMisp::start(attributes).await;
     let env = settings(&misp.url(), extra);
     let config = ServeConfig {

@@ -6,6 +6,8 @@ mod faults;
 mod fixtures;
 mod helpers;
 mod host_sim;
+mod hostile;
+mod load;
 mod match_events;
 mod scan;
 mod stub_misp;

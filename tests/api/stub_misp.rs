@@ -82,6 +82,8 @@ pub enum Fault {
     Truncated,
     Slow(std::time::Duration),
     WrongShape,
+    /// Every n-th request fails with the inner fault; the others are answered.
+    Every(usize, Box<Fault>),
 }
 
 #[derive(Default)]
@@ -124,7 +126,12 @@ impl Respond for Responder {
         }
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         state.bodies.push(body.clone());
-        match state.fault.clone() {
+        let fault = match state.fault.clone() {
+            Fault::Every(n, inner) if state.bodies.len().is_multiple_of(n) => *inner,
+            Fault::Every(..) => Fault::None,
+            other => other,
+        };
+        match fault {
             Fault::None => {}
             Fault::Status(s) => {
                 return ResponseTemplate::new(s).set_body_json(json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}));
@@ -153,6 +160,7 @@ impl Respond for Responder {
             Fault::WrongShape => {
                 return ResponseTemplate::new(200).set_body_json(json!({"Attribute": "nope"}));
             }
+            Fault::Every(..) => unreachable!("resolved above"),
         }
         let values = filter_values(body.get("value")).unwrap_or_default();
         let types = filter_values(body.get("type"));
