@@ -16,7 +16,8 @@
 //! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel).
 //! - [`server`]: the axum router: `GET /`, `POST /MatchEvents`, `POST /RaiseAlerts`.
 //! - [`startup`]: building and running the server.
-//! - [`scan`]: offline matching of exported records.
+//! - [`scan`]: offline matching of exported records; [`replay`]: dead letters and poison messages again.
+//! - [`storage`]: Azure Storage queues, to put replayed matches back on `misp-matches`.
 //!
 //! Data flows one way: `host` and `records` decode, `engine` decides, `intel` answers, `alerts` act.
 
@@ -28,7 +29,9 @@ pub mod host;
 pub mod intel;
 pub mod matches;
 pub mod records;
+pub mod replay;
 pub mod scan;
 pub mod secret;
 pub mod server;
 pub mod startup;
+pub mod storage;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use defender_misp::config::ProcessEnv;
+use defender_misp::replay::{self, ReplayOptions};
 use defender_misp::scan::{self, ScanOptions};
 use defender_misp::startup::{Application, ServeConfig};
 
@@ -33,6 +34,19 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Run dead-letter documents through matching again, or re-read saved poison-queue messages;
+    /// print the matches as JSON lines.
+    Replay {
+        /// Dead-letter documents (JSON) or poison-queue messages saved as JSON lines.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Match against a MISP feed folder instead of MISP_URL.
+        #[arg(long, value_name = "DIR")]
+        misp_feed: Option<PathBuf>,
+        /// Also put every match on the misp-matches queue (AzureWebJobsStorage).
+        #[arg(long)]
+        enqueue: bool,
     },
 }
 
@@ -79,6 +93,19 @@ async fn main() -> ExitCode {
                 progress: !quiet,
             };
             scan::run(options, &ProcessEnv).await
+        }
+        Command::Replay {
+            paths,
+            misp_feed,
+            enqueue,
+        } => {
+            init_tracing(true);
+            let options = ReplayOptions {
+                paths,
+                misp_feed,
+                enqueue,
+            };
+            replay::run(options, &ProcessEnv).await
         }
     };
     result.unwrap_or_else(|e: anyhow::Error| {

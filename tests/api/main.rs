@@ -9,5 +9,6 @@ mod host_sim;
 mod hostile;
 mod load;
 mod match_events;
+mod replay;
 mod scan;
 mod stub_misp;

@@ -1,0 +1,183 @@
+//! `defender-misp replay`: recovery. Reads dead-letter documents (the JSON objects of the
+//! `deadletter` container, downloaded as files) and runs their events through the engine again,
+//! printing matches as JSON lines; reads poison-queue messages saved as JSON lines and prints
+//! the matches they carry. With `--enqueue` every match is also put back on `misp-matches`, so
+//! `RaiseAlerts` acts on it (alerts are deduplicated by device and hash, actions by `matchId`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::config::{MatchConfig, MispSettings, Source};
+use crate::deadletter::DeadLetterDoc;
+use crate::engine::Engine;
+use crate::intel::ThreatIntel;
+use crate::intel::feed::FeedIntel;
+use crate::intel::misp::MispIntel;
+use crate::intel::resolver::Resolver;
+use crate::matches::MatchRecord;
+use crate::scan::collect_files;
+use crate::storage::QueueService;
+
+/// The queue `MatchEvents` writes and `RaiseAlerts` reads.
+pub const MATCHES_QUEUE: &str = "misp-matches";
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub paths: Vec<PathBuf>,
+    pub misp_feed: Option<PathBuf>,
+    pub enqueue: bool,
+}
+
+/// A poison-queue message as saved by a person or a tool: the match itself, an object holding
+/// the message text (`content` from `az storage message get`, `messageText`, `MessageText`,
+/// `body`), or the text as a string; the text is the match JSON or its base64.
+pub fn match_from_message(line: &str) -> Result<MatchRecord, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let text = match &value {
+        Value::Object(o) if o.contains_key("matchId") => {
+            return serde_json::from_value(value).map_err(|e| e.to_string());
+        }
+        Value::Object(o) => ["content", "messageText", "MessageText", "body"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str))
+            .ok_or("an object with neither a match nor a message text")?
+            .to_owned(),
+        Value::String(s) => s.clone(),
+        _ => return Err("neither a match nor a message".into()),
+    };
+    let decoded = match STANDARD.decode(text.trim()) {
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| "message text is base64 of non-UTF-8 bytes")?
+        }
+        Err(_) => text,
+    };
+    serde_json::from_str(&decoded).map_err(|e| format!("message text is not a match: {e}"))
+}
+
+pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
+    let queue = if options.enqueue {
+        let q = QueueService::from_env(env, || {
+            Ok(azure_identity::DeveloperToolsCredential::new(None)
+                .context("no developer credential (az login)")?)
+        })?;
+        q.ensure_queue(MATCHES_QUEUE)
+            .await
+            .context("cannot reach the misp-matches queue")?;
+        Some(q)
+    } else {
+        None
+    };
+    let mut engine: Option<Engine> = None;
+    let mut failures = 0usize;
+    let mut printed = 0usize;
+    let mut enqueued = 0usize;
+
+    for file in collect_files(&options.paths)? {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let mut matches = Vec::new();
+        if let Ok(doc) = serde_json::from_slice::<DeadLetterDoc>(&bytes) {
+            let inputs = doc
+                .inputs()
+                .with_context(|| format!("{}: an event body is not base64", file.display()))?;
+            if engine.is_none() {
+                engine = Some(build_engine(&options, env)?);
+            }
+            let outcome = engine
+                .as_ref()
+                .expect("built above")
+                .process(inputs, false)
+                .await;
+            for d in &outcome.dead {
+                failures += 1;
+                eprintln!(
+                    "{}: event {} still fails: {}",
+                    file.display(),
+                    d.index + 1,
+                    d.reason
+                );
+            }
+            matches = outcome.matches;
+        } else {
+            for (n, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match match_from_message(line) {
+                    Ok(m) => matches.push(m),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("{}: line {}: {e}", file.display(), n + 1);
+                    }
+                }
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        for m in &matches {
+            let text = serde_json::to_string(m)?;
+            writeln!(out, "{text}")?;
+            printed += 1;
+            if let Some(q) = &queue {
+                q.put_message(MATCHES_QUEUE, &text)
+                    .await
+                    .with_context(|| format!("enqueue {}", m.match_id))?;
+                enqueued += 1;
+            }
+        }
+    }
+    eprintln!("replayed: {printed} match(es), {enqueued} enqueued, {failures} still failing");
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn build_engine(options: &ReplayOptions, env: &dyn Source) -> anyhow::Result<Engine> {
+    let matching = MatchConfig::from_env(env)?;
+    let intel: Arc<dyn ThreatIntel> = match &options.misp_feed {
+        Some(dir) => Arc::new(FeedIntel::load(dir)?),
+        None => Arc::new(MispIntel::new(&MispSettings::from_env(env).context(
+            "replaying dead letters needs MISP_URL and MISP_API_KEY, or --misp-feed DIR",
+        )?)?),
+    };
+    let resolver = Arc::new(Resolver::new(intel, matching.lookup.clone()));
+    Ok(Engine::new(
+        resolver,
+        matching.allowlist.clone(),
+        matching.limits,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MATCH: &str = r#"{"matchId":"ab","deviceId":null,"deviceName":null,"reportId":"1","timestamp":null,"category":null,"alertable":false,"hash":"d41d8cd98f00b204e9800998ecf8427f","hashType":"md5","hashFields":["MD5"],"fileName":null,"folderPath":null,"intel":[]}"#;
+
+    #[test]
+    fn poison_messages_are_read_in_every_saved_form() {
+        let b64 = STANDARD.encode(MATCH);
+        for line in [
+            MATCH.to_owned(),
+            serde_json::json!({"content": b64, "id": "x", "dequeueCount": 5}).to_string(),
+            serde_json::json!({"messageText": MATCH}).to_string(),
+            serde_json::to_string(&b64).unwrap(),
+        ] {
+            assert_eq!(match_from_message(&line).unwrap().match_id, "ab", "{line}");
+        }
+        assert!(match_from_message("{}").is_err());
+        assert!(
+            match_from_message(r#"{"content":"aGVsbG8="}"#)
+                .unwrap_err()
+                .contains("not a match")
+        );
+    }
+}
