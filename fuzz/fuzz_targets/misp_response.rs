@@ -1,0 +1,31 @@
+//! MISP restSearch responses: decoding, mapping attributes back to hashes, and the bounds on
+//! third-party text.
+#![no_main]
+
+use std::collections::HashSet;
+
+use defender_misp::intel::bounds;
+use defender_misp::intel::hash_parts;
+use defender_misp::intel::misp::{SearchResponse, map_attributes};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(response) = serde_json::from_slice::<SearchResponse>(data) {
+        let asked: Vec<_> = response
+            .response
+            .attribute
+            .iter()
+            .filter_map(|a| a.value.as_deref())
+            .flat_map(|v| hash_parts(v).collect::<Vec<_>>())
+            .collect();
+        let requested: HashSet<_> = asked.iter().collect();
+        for hits in map_attributes(&response.response.attribute, &requested, true).values() {
+            for hit in hits {
+                assert!(hit.event_info.chars().count() <= bounds::EVENT_INFO_CHARS);
+                assert!(!hit.event_info.chars().any(char::is_control));
+                assert!(hit.tags.len() <= bounds::TAGS);
+                assert!(hit.tags.iter().all(|t| t.chars().count() <= bounds::TAG_CHARS));
+            }
+        }
+    }
+});
