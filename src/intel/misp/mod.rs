@@ -19,6 +19,10 @@ use crate::config::MispSettings;
 use crate::records::FileHash;
 use crate::secret::Secret;
 
+/// The largest MISP response read. A chunk of 1,000 hashes with context is a few MB at most; a
+/// server (or a man in the middle) sending more is not answering a lookup.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A MISP REST client.
 #[derive(Clone)]
 pub struct MispClient {
@@ -157,10 +161,20 @@ impl MispClient {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_none_or(|v| v.contains("json"));
-        let bytes = response
-            .bytes()
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| self.transport_error(&e))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(IntelError::InvalidResponse(format!(
+                    "response larger than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         serde_json::from_slice(&bytes).map_err(|e| {
             let what = if !is_json {
                 "not JSON (content-type is not json)".to_owned()
@@ -314,3 +328,6 @@ impl ThreatIntel for MispIntel {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;
