@@ -49,7 +49,8 @@ async fn the_request_has_the_key_the_headers_and_the_filters() {
 
 #[tokio::test]
 async fn each_status_becomes_its_meaning() {
-    let cases: Vec<(ResponseTemplate, fn(&IntelError) -> bool)> = vec![
+    type Expect = fn(&IntelError) -> bool;
+    let cases: Vec<(ResponseTemplate, Expect)> = vec![
         (ResponseTemplate::new(403), |e| {
             matches!(e, IntelError::Unauthorized(403))
         }),
