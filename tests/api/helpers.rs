@@ -96,19 +96,7 @@ pub fn assert_accounting(result: &HostResult, events: usize) {
         .into_iter()
         .find(|l| l.starts_with("MatchEvents"))
         .expect("a summary line");
-    let field = |name: &str| -> usize {
-        let start = line
-            .find(&format!("{name}="))
-            .unwrap_or_else(|| panic!("{name} in {line}"))
-            + name.len()
-            + 1;
-        line[start..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| summary_field(&line, name);
     assert_eq!(field("events"), events, "{line}");
     assert_eq!(
         field("matched") + field("clean") + field("dead-lettered"),
@@ -125,4 +113,19 @@ pub fn hashes_of(messages: &[Value]) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// A counter from a batch summary line (`name=N`).
+pub fn summary_field(line: &str, name: &str) -> usize {
+    let start = line
+        .find(&format!("{name}="))
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        + name.len()
+        + 1;
+    line[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }

@@ -95,16 +95,7 @@ async fn every_event_is_accounted_for_under_load_and_intermittent_misp_faults() 
                         if result.succeeded {
                             crate::helpers::assert_accounting(&result, events.len());
                             let line = result.logs()[0].clone();
-                            let field = |name: &str| -> usize {
-                                let start =
-                                    line.find(&format!("{name}=")).unwrap() + name.len() + 1;
-                                line[start..]
-                                    .split(|c: char| !c.is_ascii_digit())
-                                    .next()
-                                    .unwrap()
-                                    .parse()
-                                    .unwrap()
-                            };
+                            let field = |name: &str| crate::helpers::summary_field(&line, name);
                             return (
                                 events.len(),
                                 field("matched"),

@@ -521,9 +521,20 @@ async fn a_batch_of_large_events_beyond_two_megabytes_is_accepted() {
 async fn a_batch_sent_with_content_length_instead_of_chunked_is_read_the_same() {
     let bad = sha256("content-length");
     let app = spawn_app(vec![StubAttribute::ids("sha256", bad.clone(), 1)]).await;
-    let events = vec![envelope(&[device_event("DeviceFileEvents", 1, ["", &bad, ""], NONE)])];
+    let events = vec![envelope(&[device_event(
+        "DeviceFileEvents",
+        1,
+        ["", &bad, ""],
+        NONE,
+    )])];
     // Under Core Tools the host buffers the body and sends a Content-Length.
-    let body = serde_json::to_vec(&crate::host_sim::invocation(&events, Declared::ManyBinary, None, 1)).unwrap();
+    let body = serde_json::to_vec(&crate::host_sim::invocation(
+        &events,
+        Declared::ManyBinary,
+        None,
+        1,
+    ))
+    .unwrap();
     let response = app
         .client
         .post(format!("{}/MatchEvents", app.address))
