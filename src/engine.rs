@@ -271,3 +271,111 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::LookupSettings;
+    use crate::intel::{IntelError, IntelHit, RawHit, ThreatIntel};
+
+    /// Knows every hash starting with `b`; fails every call when told to.
+    struct Fake {
+        fail: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl ThreatIntel for Fake {
+        fn chunk_size(&self) -> usize {
+            1000
+        }
+        async fn lookup(
+            &self,
+            hashes: &[FileHash],
+        ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+            if self.fail {
+                return Err(IntelError::Server(500));
+            }
+            let hit = IntelHit::new(RawHit {
+                event_id: "1",
+                ..Default::default()
+            });
+            Ok(hashes
+                .iter()
+                .filter(|h| h.as_str().starts_with('b'))
+                .map(|h| (h.clone(), vec![hit.clone()]))
+                .collect())
+        }
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Kind {
+        Bad,
+        Clean,
+        NoHashes,
+        Garbage,
+    }
+
+    fn body(kind: Kind, n: usize) -> Vec<u8> {
+        let hash = |c: char| format!("{c}{n:039x}");
+        match kind {
+            Kind::Bad => format!(r#"{{"records":[{{"category":"AdvancedHunting-DeviceFileEvents","properties":{{"DeviceId":"d","ReportId":{n},"Timestamp":"t","SHA1":"{}"}}}}]}}"#, hash('b')),
+            Kind::Clean => format!(r#"{{"properties":{{"SHA1":"{}"}}}}"#, hash('c')),
+            Kind::NoHashes => r#"{"properties":{"RemoteIP":"192.0.2.1"}}"#.to_owned(),
+            Kind::Garbage => "not json".to_owned(),
+        }
+        .into_bytes()
+    }
+
+    fn engine(fail: bool) -> Engine {
+        let settings = LookupSettings {
+            retry: crate::intel::policy::RetryPolicy {
+                attempts: 1,
+                ..Default::default()
+            },
+            ..LookupSettings::default()
+        };
+        let resolver = Arc::new(Resolver::new(Arc::new(Fake { fail }), settings));
+        Engine::new(resolver, Allowlist::default(), Limits::default())
+    }
+
+    fn kind() -> impl Strategy<Value = Kind> {
+        prop_oneof![
+            Just(Kind::Bad),
+            Just(Kind::Clean),
+            Just(Kind::NoHashes),
+            Just(Kind::Garbage)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn every_event_ends_in_exactly_one_outcome(kinds in prop::collection::vec(kind(), 0..40), fail: bool, retries_left: bool) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let events: Vec<EventInput> = kinds.iter().enumerate().map(|(n, k)| EventInput { bytes: body(*k, n), meta: Default::default() }).collect();
+            let out = rt.block_on(engine(fail).process(events, retries_left));
+            let s = &out.summary;
+            prop_assert_eq!(s.events, kinds.len());
+            prop_assert_eq!(s.matched_events + s.clean_events + s.dead_lettered, s.events);
+            prop_assert_eq!(out.dead.len(), s.dead_lettered);
+            let count = |f: fn(&Kind) -> bool| kinds.iter().filter(|k| f(k)).count();
+            let garbage = count(|k| matches!(k, Kind::Garbage));
+            let with_hashes = count(|k| matches!(k, Kind::Bad | Kind::Clean));
+            if fail && with_hashes > 0 {
+                prop_assert_eq!(out.retry.is_some(), retries_left);
+                prop_assert_eq!(s.dead_lettered, garbage + with_hashes, "unanswered and garbage events");
+                prop_assert_eq!(out.matches.len(), 0);
+            } else {
+                prop_assert!(out.retry.is_none());
+                prop_assert_eq!(s.dead_lettered, garbage);
+                prop_assert_eq!(s.matched_events, count(|k| matches!(k, Kind::Bad)));
+                prop_assert_eq!(out.matches.len(), s.matched_events);
+            }
+        }
+    }
+}
