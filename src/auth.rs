@@ -132,6 +132,7 @@ pub enum AuthError {
 /// Hands out bearer tokens for a scope, building the credential on first use.
 #[derive(Debug)]
 pub struct TokenSource {
+    name: &'static str,
     method: AuthMethod,
     credential: OnceCell<Arc<dyn TokenCredential>>,
 }
@@ -139,6 +140,7 @@ pub struct TokenSource {
 impl TokenSource {
     pub fn new(method: AuthMethod) -> Self {
         Self {
+            name: method.name(),
             method,
             credential: OnceCell::new(),
         }
@@ -147,6 +149,7 @@ impl TokenSource {
     /// A source over a ready credential (tests use a stand-in).
     pub fn from_credential(credential: Arc<dyn TokenCredential>) -> Self {
         Self {
+            name: "given",
             method: AuthMethod::AzureCli,
             credential: OnceCell::new_with(Some(credential)),
         }
@@ -163,7 +166,7 @@ impl TokenSource {
                 .get_token(&[scope], None)
                 .await
                 .map_err(|e| AuthError::Credential {
-                    method: self.method.name(),
+                    method: self.name,
                     reason: clean_text(&e.to_string(), 300),
                 })?;
         Ok(Secret::new(token.token.secret()))

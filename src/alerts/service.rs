@@ -156,7 +156,8 @@ pub struct AlertService {
     misp_url: url::Url,
     defender: DefenderClient,
     alert_budget: Budget,
-    alerted: Cache<(String, String), ()>,
+    /// (device, hash) → whether the alert exists (`false`: a call is in flight).
+    alerted: Cache<(String, String), bool>,
     not_found: Cache<String, u32>,
     indicators: Option<Indicators>,
     sightings: Option<Sightings>,
@@ -255,20 +256,37 @@ impl AlertService {
             Ok(b) => b,
             Err(field) => return Outcome::Skipped(format!("the match has no {field}")),
         };
+        // Claim the (device, hash) pair first, so two messages in flight for the same file make
+        // one call: the second waits for the first's outcome instead of racing it.
         let key = (body.machine_id.clone(), m.hash.as_str().to_owned());
-        if self.alerted.contains_key(&key) {
-            return Outcome::Duplicate;
+        let claim = self.alerted.entry(key.clone()).or_insert(false).await;
+        if !claim.is_fresh() {
+            return if claim.into_value() {
+                Outcome::Duplicate
+            } else {
+                Outcome::Deferred("an alert for this device and hash is in flight".into())
+            };
         }
+        let outcome = self.create_alert(m, &body, dequeue_count).await;
+        if outcome == Outcome::Done && !self.config.dedupe_window.is_zero() {
+            self.alerted.insert(key, true).await;
+        } else {
+            self.alerted.invalidate(&key).await;
+        }
+        outcome
+    }
+
+    async fn create_alert(
+        &self,
+        m: &MatchRecord,
+        body: &alert_body::AlertBody,
+        dequeue_count: i64,
+    ) -> Outcome {
         if let Err(d) = self.alert_budget.try_take() {
             return deferred(&self.alert_budget, d);
         }
-        match self.defender.create_alert(&body).await {
-            Ok(()) => {
-                if !self.config.dedupe_window.is_zero() {
-                    self.alerted.insert(key, ()).await;
-                }
-                Outcome::Done
-            }
+        match self.defender.create_alert(body).await {
+            Ok(()) => Outcome::Done,
             Err(DefenderError::Throttled { retry_after }) => {
                 throttled(&self.alert_budget, retry_after, "Defender")
             }
@@ -338,6 +356,7 @@ impl AlertService {
             .map(|h| h.attribute_uuid.as_str())
             .filter(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
             .collect();
+        uuids.sort_unstable();
         uuids.dedup();
         if uuids.is_empty() {
             return Outcome::Skipped("no attribute uuid".into());
@@ -391,5 +410,75 @@ impl AlertService {
             }
             Err(e) => Outcome::Failed(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+    use std::collections::HashMap;
+    use wiremock::matchers::{header, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[derive(Debug)]
+    struct FixedToken;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for FixedToken {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
+            Ok(AccessToken::new("fixed", expires))
+        }
+    }
+
+    fn a_match(id: &str) -> MatchRecord {
+        serde_json::from_value(serde_json::json!({
+            "matchId": id, "deviceId": "d1", "deviceName": null, "reportId": "7",
+            "timestamp": "2026-07-18T12:59:31Z", "category": null, "alertable": true,
+            "hash": "e".repeat(64), "hashType": "sha256", "hashFields": ["SHA256"],
+            "fileName": null, "folderPath": null, "intel": []
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_messages_in_flight_for_one_file_make_one_call_and_neither_is_lost() {
+        let defender = MockServer::start().await;
+        Mock::given(path("/api/alerts/CreateAlertByReference"))
+            .and(header("authorization", "Bearer fixed"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
+            .mount(&defender)
+            .await;
+        let env: HashMap<String, String> = [
+            ("DEFENDER_API_URL".to_owned(), defender.uri()),
+            ("MISP_URL".to_owned(), "https://misp.example".to_owned()),
+            ("MISP_API_KEY".to_owned(), "k".to_owned()),
+        ]
+        .into();
+        let service = AlertService::with_tokens(
+            AlertConfig::from_env(&env).unwrap(),
+            &MispSettings::from_env(&env).unwrap(),
+            Arc::new(TokenSource::from_credential(Arc::new(FixedToken))),
+        )
+        .unwrap();
+
+        let (first, second) = (a_match("a"), a_match("b"));
+        let (a, b) = tokio::join!(service.process(&first, 1), service.process(&second, 1));
+        let later = service.process(&a_match("c"), 1).await;
+
+        let mut outcomes = [a.alert, b.alert];
+        outcomes.sort_by_key(|o| o.to_string());
+        assert_eq!(
+            outcomes[0],
+            Outcome::Deferred("an alert for this device and hash is in flight".into())
+        );
+        assert_eq!(outcomes[1], Outcome::Done);
+        assert_eq!(later.alert, Outcome::Duplicate);
+        assert_eq!(defender.received_requests().await.unwrap().len(), 1);
     }
 }
