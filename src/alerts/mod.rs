@@ -8,13 +8,14 @@
 //! when no action needs another try: a spent budget or a `Retry-After` is a deferral (503), an
 //! error a failure (500); both make the queue deliver the message again after its visibility
 //! timeout, and the arithmetic that keeps a burst out of the poison queue is in
-//! `docs/alerting.md`. One log line per message gives every action's outcome.
+//! `docs/alerting.md`. One log line per message gives every action's outcome ([`outcome`]).
 
 pub mod alert_body;
 pub mod budget;
 pub mod config;
 pub mod defender;
 pub mod indicator;
+pub mod outcome;
 pub mod sentinel;
 mod service;
 pub mod sighting;
@@ -26,7 +27,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 pub use config::AlertConfig;
-pub use service::{AlertService, Outcome, Report};
+pub use outcome::{Outcome, Report};
+pub use service::AlertService;
 
 use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata};
 use crate::intel::clean_text;

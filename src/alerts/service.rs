@@ -1,7 +1,6 @@
 //! [`AlertService`]: the clients, budgets and dedupe memories, and one method per action that
 //! turns a match into an [`Outcome`]. Nothing here knows the host protocol.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +8,11 @@ use moka::future::Cache;
 use time::OffsetDateTime;
 
 use super::alert_body::{self, AlertStyle};
-use super::budget::{
-    Budget, Denied, INDICATOR_WINDOWS, SENTINEL_WINDOWS, SIGHTING_WINDOWS, Window,
-};
+use super::budget::{Budget, INDICATOR_WINDOWS, SENTINEL_WINDOWS, SIGHTING_WINDOWS, Window};
 use super::config::{AlertConfig, IndicatorSettings};
 use super::defender::{DefenderClient, DefenderError};
 use super::indicator::{self, Quota};
+use super::outcome::{Outcome, Report, deferred, throttled};
 use super::sentinel::{self, SentinelClient, SentinelError};
 use super::sighting::{self, SightingClient, SightingError};
 use crate::auth::TokenSource;
@@ -29,95 +27,8 @@ pub const HOST_MAX_DEQUEUE_COUNT: i64 = 40;
 pub const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Entries each dedupe memory holds at most.
 pub const DEDUPE_CAPACITY: u64 = 200_000;
-/// Wait assumed when a 429 carries no `Retry-After`.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// One outbound call ends within this.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What one action did with one match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The action is not configured.
-    Off,
-    Done,
-    /// Already done for this match (or this device and hash) earlier: acknowledged.
-    Duplicate,
-    /// Not applicable to this match: acknowledged.
-    Skipped(String),
-    /// Given up on purpose and logged: acknowledged.
-    Recorded(String),
-    /// Must wait (budget, `Retry-After`, event not indexed yet): the message comes back later.
-    Deferred(String),
-    /// An error: the message comes back later, and after maxDequeueCount goes to poison.
-    Failed(String),
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Off => f.write_str("off"),
-            Outcome::Done => f.write_str("done"),
-            Outcome::Duplicate => f.write_str("duplicate"),
-            Outcome::Skipped(r) => write!(f, "skipped ({r})"),
-            Outcome::Recorded(r) => write!(f, "recorded ({r})"),
-            Outcome::Deferred(r) => write!(f, "deferred ({r})"),
-            Outcome::Failed(r) => write!(f, "failed ({r})"),
-        }
-    }
-}
-
-fn deferred(budget: &Budget, d: Denied) -> Outcome {
-    let why = match d {
-        Denied::Spent(_) => "budget spent",
-        Denied::Paused(_) => "paused by Retry-After",
-    };
-    Outcome::Deferred(format!(
-        "{} {why}, room in {} s",
-        budget.name(),
-        d.wait().as_secs().max(1)
-    ))
-}
-
-fn throttled(budget: &Budget, retry_after: Option<Duration>, who: &str) -> Outcome {
-    let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-    budget.pause(wait);
-    Outcome::Deferred(format!(
-        "{who} throttled (429), Retry-After {} s honoured",
-        wait.as_secs()
-    ))
-}
-
-/// Every action's outcome for one match: the one log line.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub match_id: String,
-    pub alert: Outcome,
-    pub indicator: Outcome,
-    pub sighting: Outcome,
-    pub sentinel: Outcome,
-}
-
-impl Report {
-    fn all(&self) -> [&Outcome; 4] {
-        [&self.alert, &self.indicator, &self.sighting, &self.sentinel]
-    }
-    pub fn any_failed(&self) -> bool {
-        self.all().iter().any(|o| matches!(o, Outcome::Failed(_)))
-    }
-    pub fn any_deferred(&self) -> bool {
-        self.all().iter().any(|o| matches!(o, Outcome::Deferred(_)))
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "RaiseAlerts match={} alert={} indicator={} sighting={} sentinel={}",
-            self.match_id, self.alert, self.indicator, self.sighting, self.sentinel
-        )
-    }
-}
 
 fn memory<K, V>(ttl: Duration) -> Cache<K, V>
 where
