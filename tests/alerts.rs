@@ -553,3 +553,33 @@ async fn a_message_that_is_not_a_match_is_refused_so_it_ends_in_the_poison_queue
     assert!(reply.logs.contains("misp-matches-poison"), "{}", reply.logs);
     assert!(app.defender.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_indicator_refused_for_a_missing_role_names_ti_readwrite_all() {
+    let app = spawn_app(&[
+        ("DEFENDER_ALERTS", "false"),
+        ("DEFENDER_INDICATOR_ACTION", "audit"),
+    ])
+    .await;
+    let error = json!({"error":{"code":"Forbidden","message":"Missing application roles. API required roles: Ti.ReadWrite.All, Ti.ReadWrite"}});
+    defender_answers(
+        &app,
+        INDICATOR_ROUTE,
+        ResponseTemplate::new(403).set_body_json(error),
+    )
+    .await;
+
+    let reply = app.post_match(&a_match(1), 1).await;
+
+    assert_eq!(reply.status, 500, "{}", reply.logs);
+    assert!(
+        reply
+            .logs
+            .contains("indicator=failed (Defender refused the token (HTTP 403)")
+            && reply
+                .logs
+                .contains("WindowsDefenderATP application role Ti.ReadWrite.All"),
+        "{}",
+        reply.logs
+    );
+}

@@ -357,6 +357,18 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn the_last_delivery_constant_matches_host_json() {
+        let host: serde_json::Value =
+            serde_json::from_str(include_str!("../../host.json")).unwrap();
+        let queues = &host["extensions"]["queues"];
+        assert_eq!(queues["maxDequeueCount"], HOST_MAX_DEQUEUE_COUNT);
+        assert_eq!(
+            queues["visibilityTimeout"], "00:01:00",
+            "docs/alerting.md assumes one minute"
+        );
+    }
+
     #[tokio::test]
     async fn two_messages_in_flight_for_one_file_make_one_call_and_neither_is_lost() {
         let defender = MockServer::start().await;
