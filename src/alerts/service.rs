@@ -2,7 +2,7 @@
 //! turns a match into an [`Outcome`]. Nothing here knows the host protocol.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use time::OffsetDateTime;
@@ -41,6 +41,13 @@ where
         .build()
 }
 
+/// An alert for a (device, hash) pair: being created since, or created.
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    Pending(Instant),
+    Created,
+}
+
 struct Indicators {
     settings: IndicatorSettings,
     budget: Budget,
@@ -67,8 +74,7 @@ pub struct AlertService {
     misp_url: url::Url,
     defender: DefenderClient,
     alert_budget: Budget,
-    /// (device, hash) → whether the alert exists (`false`: a call is in flight).
-    alerted: Cache<(String, String), bool>,
+    alerted: Cache<(String, String), Claim>,
     not_found: Cache<String, u32>,
     indicators: Option<Indicators>,
     sightings: Option<Sightings>,
@@ -170,17 +176,30 @@ impl AlertService {
         // Claim the (device, hash) pair first, so two messages in flight for the same file make
         // one call: the second waits for the first's outcome instead of racing it.
         let key = (body.machine_id.clone(), m.hash.as_str().to_owned());
-        let claim = self.alerted.entry(key.clone()).or_insert(false).await;
+        // A claim left by an invocation that was cancelled mid-call goes stale after two call
+        // timeouts rather than blocking the pair for the whole window.
+        let claim = self
+            .alerted
+            .entry(key.clone())
+            .or_insert(Claim::Pending(Instant::now()))
+            .await;
         if !claim.is_fresh() {
-            return if claim.into_value() {
-                Outcome::Duplicate
-            } else {
-                Outcome::Deferred("an alert for this device and hash is in flight".into())
-            };
+            match claim.into_value() {
+                Claim::Created => return Outcome::Duplicate,
+                Claim::Pending(since) if since.elapsed() < 2 * CALL_TIMEOUT => {
+                    return Outcome::Deferred(
+                        "an alert for this device and hash is in flight".into(),
+                    );
+                }
+                Claim::Pending(_) => {
+                    let now = Claim::Pending(Instant::now());
+                    self.alerted.insert(key.clone(), now).await;
+                }
+            }
         }
         let outcome = self.create_alert(m, &body, dequeue_count).await;
         if outcome == Outcome::Done && !self.config.dedupe_window.is_zero() {
-            self.alerted.insert(key, true).await;
+            self.alerted.insert(key, Claim::Created).await;
         } else {
             self.alerted.invalidate(&key).await;
         }
