@@ -14,6 +14,7 @@
 //! - [`matches`]: the match record, the public output shape.
 //! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
 //! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel).
+//! - [`auth`]: the choice of `azure_identity` credential and the tokens it hands out.
 //! - [`server`]: the axum router: `GET /`, `POST /MatchEvents`, `POST /RaiseAlerts`.
 //! - [`startup`]: building and running the server.
 //! - [`scan`]: offline matching of exported records; [`replay`]: dead letters and poison messages again.
@@ -22,6 +23,7 @@
 //! Data flows one way: `host` and `records` decode, `engine` decides, `intel` answers, `alerts` act.
 
 pub mod alerts;
+pub mod auth;
 pub mod config;
 pub mod deadletter;
 pub mod engine;

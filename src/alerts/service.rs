@@ -1,0 +1,426 @@
+//! [`AlertService`]: the clients, budgets and dedupe memories, and one method per action that
+//! turns a match into an [`Outcome`]. Nothing here knows the host protocol.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use time::OffsetDateTime;
+
+use super::alert_body::{self, AlertStyle};
+use super::budget::{Budget, INDICATOR_WINDOWS, SENTINEL_WINDOWS, SIGHTING_WINDOWS, Window};
+use super::config::{AlertConfig, IndicatorSettings};
+use super::defender::{DefenderClient, DefenderError};
+use super::indicator::{self, Quota};
+use super::outcome::{Outcome, Report, deferred, throttled};
+use super::sentinel::{self, SentinelClient, SentinelError};
+use super::sighting::{self, SightingClient, SightingError};
+use crate::auth::TokenSource;
+use crate::config::MispSettings;
+use crate::intel::misp::MispClient;
+use crate::matches::MatchRecord;
+
+/// Mirrors `maxDequeueCount` in host.json: on the last delivery a 404 is recorded rather than
+/// sending the match to the poison queue.
+pub const HOST_MAX_DEQUEUE_COUNT: i64 = 40;
+/// How long "already done for this matchId" is remembered.
+pub const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Entries each dedupe memory holds at most.
+pub const DEDUPE_CAPACITY: u64 = 200_000;
+/// One outbound call ends within this.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn memory<K, V>(ttl: Duration) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(DEDUPE_CAPACITY)
+        .time_to_live(ttl.max(Duration::from_secs(1)))
+        .build()
+}
+
+/// An alert for a (device, hash) pair: being created since, or created.
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    Pending(Instant),
+    Created,
+}
+
+struct Indicators {
+    settings: IndicatorSettings,
+    budget: Budget,
+    quota: Quota,
+    done: Cache<String, ()>,
+    hashes: Cache<String, ()>,
+}
+
+struct Sightings {
+    client: SightingClient,
+    budget: Budget,
+    done: Cache<String, ()>,
+}
+
+struct Sentinel {
+    client: SentinelClient,
+    budget: Budget,
+    done: Cache<String, ()>,
+}
+
+/// The alert actions, their clients, budgets and memories. One per process.
+pub struct AlertService {
+    config: AlertConfig,
+    misp_url: url::Url,
+    defender: DefenderClient,
+    alert_budget: Budget,
+    alerted: Cache<(String, String), Claim>,
+    not_found: Cache<String, u32>,
+    indicators: Option<Indicators>,
+    sightings: Option<Sightings>,
+    sentinel: Option<Sentinel>,
+}
+
+impl AlertService {
+    /// Tokens come from the credential `AZURE_AUTH` names, built when first needed.
+    pub fn new(config: AlertConfig, misp: &MispSettings) -> anyhow::Result<Self> {
+        let tokens = Arc::new(TokenSource::new(config.auth.clone()));
+        Self::with_tokens(config, misp, tokens)
+    }
+
+    pub fn with_tokens(
+        config: AlertConfig,
+        misp: &MispSettings,
+        tokens: Arc<TokenSource>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("defender-misp/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let defender = DefenderClient::new(
+            http.clone(),
+            config.defender_url.clone(),
+            config.defender_scope.clone(),
+            tokens.clone(),
+        );
+        let indicators = config.indicator.clone().map(|settings| Indicators {
+            budget: Budget::new("indicator", &INDICATOR_WINDOWS),
+            quota: Quota::new(settings.max),
+            done: memory(DONE_TTL),
+            hashes: memory(Duration::from_secs(
+                u64::from(settings.expiry_days) * 86_400,
+            )),
+            settings,
+        });
+        let sightings = match &config.sightings {
+            None => None,
+            Some(s) => Some(Sightings {
+                client: SightingClient::new(MispClient::new(misp)?, s.api_key.clone()),
+                budget: Budget::new("sighting", &SIGHTING_WINDOWS),
+                done: memory(DONE_TTL),
+            }),
+        };
+        let sentinel = config.sentinel.as_ref().map(|s| Sentinel {
+            client: SentinelClient::new(http.clone(), s.ingest_url.clone(), tokens.clone()),
+            budget: Budget::new("sentinel", &SENTINEL_WINDOWS),
+            done: memory(DONE_TTL),
+        });
+        Ok(Self {
+            alert_budget: Budget::new("alert", &[Window::per_minute(config.alerts_per_minute)]),
+            alerted: memory(config.dedupe_window),
+            not_found: memory(DONE_TTL),
+            misp_url: misp.url.clone(),
+            defender,
+            indicators,
+            sightings,
+            sentinel,
+            config,
+        })
+    }
+
+    /// Runs every action on the match. `dequeue_count` is the queue's count for this delivery.
+    pub async fn process(&self, m: &MatchRecord, dequeue_count: i64) -> Report {
+        let (alert, indicator, sighting, sentinel) = tokio::join!(
+            self.alert(m, dequeue_count),
+            self.indicator(m),
+            self.sighting(m),
+            self.sentinel(m)
+        );
+        Report {
+            match_id: m.match_id.clone(),
+            alert,
+            indicator,
+            sighting,
+            sentinel,
+        }
+    }
+
+    async fn alert(&self, m: &MatchRecord, dequeue_count: i64) -> Outcome {
+        if !self.config.alerts_enabled {
+            return Outcome::Off;
+        }
+        if !m.alertable {
+            return Outcome::Skipped("not alertable by reference".into());
+        }
+        let style = AlertStyle {
+            severity: self.config.severity,
+            category: self.config.category,
+            recommended_action: &self.config.recommended_action,
+            misp_url: &self.misp_url,
+        };
+        let body = match alert_body::build(m, &style) {
+            Ok(b) => b,
+            Err(field) => return Outcome::Skipped(format!("the match has no {field}")),
+        };
+        // Claim the (device, hash) pair first, so two messages in flight for the same file make
+        // one call: the second waits for the first's outcome instead of racing it.
+        let key = (body.machine_id.clone(), m.hash.as_str().to_owned());
+        // A claim left by an invocation that was cancelled mid-call goes stale after two call
+        // timeouts rather than blocking the pair for the whole window.
+        let claim = self
+            .alerted
+            .entry(key.clone())
+            .or_insert(Claim::Pending(Instant::now()))
+            .await;
+        if !claim.is_fresh() {
+            match claim.into_value() {
+                Claim::Created => return Outcome::Duplicate,
+                Claim::Pending(since) if since.elapsed() < 2 * CALL_TIMEOUT => {
+                    return Outcome::Deferred(
+                        "an alert for this device and hash is in flight".into(),
+                    );
+                }
+                Claim::Pending(_) => {
+                    let now = Claim::Pending(Instant::now());
+                    self.alerted.insert(key.clone(), now).await;
+                }
+            }
+        }
+        let outcome = self.create_alert(m, &body, dequeue_count).await;
+        if outcome == Outcome::Done && !self.config.dedupe_window.is_zero() {
+            self.alerted.insert(key, Claim::Created).await;
+        } else {
+            self.alerted.invalidate(&key).await;
+        }
+        outcome
+    }
+
+    async fn create_alert(
+        &self,
+        m: &MatchRecord,
+        body: &alert_body::AlertBody,
+        dequeue_count: i64,
+    ) -> Outcome {
+        if let Err(d) = self.alert_budget.try_take() {
+            return deferred(&self.alert_budget, d);
+        }
+        match self.defender.create_alert(body).await {
+            Ok(()) => Outcome::Done,
+            Err(DefenderError::Throttled { retry_after }) => {
+                throttled(&self.alert_budget, retry_after, "Defender")
+            }
+            Err(e @ DefenderError::NotFound(_)) => {
+                let seen = self.not_found.get(&m.match_id).await.unwrap_or(0) + 1;
+                self.not_found.insert(m.match_id.clone(), seen).await;
+                if seen >= self.config.not_found_retries || dequeue_count >= HOST_MAX_DEQUEUE_COUNT
+                {
+                    Outcome::Recorded(format!("{e}; gave up after {seen} attempt(s)"))
+                } else {
+                    Outcome::Deferred(format!(
+                        "{e}; attempt {seen} of {}",
+                        self.config.not_found_retries
+                    ))
+                }
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn indicator(&self, m: &MatchRecord) -> Outcome {
+        let Some(ind) = &self.indicators else {
+            return Outcome::Off;
+        };
+        if ind.done.contains_key(&m.match_id) || ind.hashes.contains_key(m.hash.as_str()) {
+            return Outcome::Duplicate;
+        }
+        if let Err(max) = ind.quota.take() {
+            tracing::error!(
+                max,
+                "DEFENDER_INDICATOR_MAX reached: no more indicators from this process"
+            );
+            return Outcome::Recorded(format!(
+                "refused: this process already created DEFENDER_INDICATOR_MAX={max} indicators (the tenant holds 15,000)"
+            ));
+        }
+        if let Err(d) = ind.budget.try_take() {
+            ind.quota.give_back();
+            return deferred(&ind.budget, d);
+        }
+        let body = indicator::build(m, &ind.settings, &self.misp_url, OffsetDateTime::now_utc());
+        match self.defender.submit_indicator(&body).await {
+            Ok(()) => {
+                ind.done.insert(m.match_id.clone(), ()).await;
+                ind.hashes.insert(m.hash.as_str().to_owned(), ()).await;
+                Outcome::Done
+            }
+            Err(e) => {
+                ind.quota.give_back();
+                match e {
+                    DefenderError::Throttled { retry_after } => {
+                        throttled(&ind.budget, retry_after, "Defender indicators")
+                    }
+                    e => Outcome::Failed(e.to_string()),
+                }
+            }
+        }
+    }
+
+    async fn sighting(&self, m: &MatchRecord) -> Outcome {
+        let Some(s) = &self.sightings else {
+            return Outcome::Off;
+        };
+        let mut uuids: Vec<&str> = m
+            .intel
+            .iter()
+            .map(|h| h.attribute_uuid.as_str())
+            .filter(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            .collect();
+        uuids.sort_unstable();
+        uuids.dedup();
+        if uuids.is_empty() {
+            return Outcome::Skipped("no attribute uuid".into());
+        }
+        let when = sighting::unix_time(m.timestamp.as_deref());
+        let mut added = 0;
+        for uuid in uuids {
+            let key = format!("{}/{uuid}", m.match_id);
+            if s.done.contains_key(&key) {
+                continue;
+            }
+            if let Err(d) = s.budget.try_take() {
+                return deferred(&s.budget, d);
+            }
+            match s.client.add(uuid, when).await {
+                Ok(()) => {
+                    s.done.insert(key, ()).await;
+                    added += 1;
+                }
+                Err(SightingError::Throttled { retry_after }) => {
+                    return throttled(&s.budget, retry_after, "MISP");
+                }
+                Err(e) => return Outcome::Failed(e.to_string()),
+            }
+        }
+        if added == 0 {
+            Outcome::Duplicate
+        } else {
+            Outcome::Done
+        }
+    }
+
+    async fn sentinel(&self, m: &MatchRecord) -> Outcome {
+        let Some(s) = &self.sentinel else {
+            return Outcome::Off;
+        };
+        if s.done.contains_key(&m.match_id) {
+            return Outcome::Duplicate;
+        }
+        if let Err(d) = s.budget.try_take() {
+            return deferred(&s.budget, d);
+        }
+        let rows = [sentinel::row(m, OffsetDateTime::now_utc())];
+        match s.client.send(&rows).await {
+            Ok(()) => {
+                s.done.insert(m.match_id.clone(), ()).await;
+                Outcome::Done
+            }
+            Err(SentinelError::Throttled { retry_after }) => {
+                throttled(&s.budget, retry_after, "Logs Ingestion")
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+    use std::collections::HashMap;
+    use wiremock::matchers::{header, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[derive(Debug)]
+    struct FixedToken;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for FixedToken {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
+            Ok(AccessToken::new("fixed", expires))
+        }
+    }
+
+    fn a_match(id: &str) -> MatchRecord {
+        serde_json::from_value(serde_json::json!({
+            "matchId": id, "deviceId": "d1", "deviceName": null, "reportId": "7",
+            "timestamp": "2026-07-18T12:59:31Z", "category": null, "alertable": true,
+            "hash": "e".repeat(64), "hashType": "sha256", "hashFields": ["SHA256"],
+            "fileName": null, "folderPath": null, "intel": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_last_delivery_constant_matches_host_json() {
+        let host: serde_json::Value =
+            serde_json::from_str(include_str!("../../host.json")).unwrap();
+        let queues = &host["extensions"]["queues"];
+        assert_eq!(queues["maxDequeueCount"], HOST_MAX_DEQUEUE_COUNT);
+        assert_eq!(
+            queues["visibilityTimeout"], "00:01:00",
+            "docs/alerting.md assumes one minute"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_messages_in_flight_for_one_file_make_one_call_and_neither_is_lost() {
+        let defender = MockServer::start().await;
+        Mock::given(path("/api/alerts/CreateAlertByReference"))
+            .and(header("authorization", "Bearer fixed"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
+            .mount(&defender)
+            .await;
+        let env: HashMap<String, String> = [
+            ("DEFENDER_API_URL".to_owned(), defender.uri()),
+            ("MISP_URL".to_owned(), "https://misp.example".to_owned()),
+            ("MISP_API_KEY".to_owned(), "k".to_owned()),
+        ]
+        .into();
+        let service = AlertService::with_tokens(
+            AlertConfig::from_env(&env).unwrap(),
+            &MispSettings::from_env(&env).unwrap(),
+            Arc::new(TokenSource::from_credential(Arc::new(FixedToken))),
+        )
+        .unwrap();
+
+        let (first, second) = (a_match("a"), a_match("b"));
+        let (a, b) = tokio::join!(service.process(&first, 1), service.process(&second, 1));
+        let later = service.process(&a_match("c"), 1).await;
+
+        let mut outcomes = [a.alert, b.alert];
+        outcomes.sort_by_key(|o| o.to_string());
+        assert_eq!(
+            outcomes[0],
+            Outcome::Deferred("an alert for this device and hash is in flight".into())
+        );
+        assert_eq!(outcomes[1], Outcome::Done);
+        assert_eq!(later.alert, Outcome::Duplicate);
+        assert_eq!(defender.received_requests().await.unwrap().len(), 1);
+    }
+}
