@@ -67,7 +67,9 @@ fn syntax_errors(source: &str) -> Vec<String> {
     parser
         .set_language(&tree_sitter_bicep::LANGUAGE.into())
         .expect("the bicep grammar loads");
-    let tree = parser.parse(source, None).expect("the parser returns a tree");
+    let tree = parser
+        .parse(source, None)
+        .expect("the parser returns a tree");
     let mut errors = Vec::new();
     let mut stack = vec![tree.root_node()];
     while let Some(node) = stack.pop() {
@@ -108,9 +110,12 @@ fn every_bicep_file_parses_without_syntax_errors() {
 
 #[test]
 fn the_syntax_check_reports_a_broken_file_with_its_position() {
-    let errors = syntax_errors("param a string\nresource x 'A/b@2020-01-01' = {\n  name: \n");
-    assert!(!errors.is_empty());
-    assert!(errors[0].starts_with("2:") || errors[0].starts_with("3:") || errors[0].starts_with("4:"));
+    let errors = syntax_errors("param a string\nvar b = {\n  name: 'x'\n  size: )\n}\n");
+    assert!(
+        errors.iter().any(|e| e.starts_with("4:")),
+        "expected an error on line 4, got {errors:?}"
+    );
+    assert!(syntax_errors("param a string\nvar b = {\n  name: 'x'\n}\n").is_empty());
     // The spread operator is valid Bicep but this grammar rejects it, so the infra avoids it.
     assert!(!syntax_errors("var a = {\n  ...b\n}\n").is_empty());
 }
@@ -208,9 +213,18 @@ fn match_events_bindings_carry_the_names_the_handler_reads_and_writes() {
     let deadletter = binding(f, DEADLETTER_OUTPUT);
     assert_eq!(deadletter["type"], "blob");
     assert_eq!(deadletter["direction"], "out");
-    assert!(deadletter["path"].as_str().unwrap().starts_with("deadletter/"));
+    assert!(
+        deadletter["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("deadletter/")
+    );
     assert_eq!(deadletter["connection"], "AzureWebJobsStorage");
-    assert_eq!(bindings(f).len(), 3, "MatchEvents has exactly three bindings");
+    assert_eq!(
+        bindings(f).len(),
+        3,
+        "MatchEvents has exactly three bindings"
+    );
 }
 
 #[test]
@@ -267,7 +281,11 @@ fn host_json_starts_the_binary_with_a_timeout_that_outlasts_the_misp_deadline() 
     // Flex and Premium allow up to unbounded (default 30 min); a finite timeout is kept so a hung
     // invocation is restarted. It must exceed the longest MISP deadline Bicep allows plus one
     // request timeout, or the host would kill the handler before it can dead-letter.
-    let timeout = timespan_secs(host["functionTimeout"].as_str().expect("functionTimeout set"));
+    let timeout = timespan_secs(
+        host["functionTimeout"]
+            .as_str()
+            .expect("functionTimeout set"),
+    );
     let main = read(&root().join("infra/main.bicep"));
     let max_deadline = bicep_max_value(&main, "mispDeadlineSeconds");
     let request = defender_misp::config::defaults::MISP_TIMEOUT_SECS;
@@ -322,8 +340,11 @@ fn string_second_argument(args: &str) -> Option<String> {
     let rest = args[ident_len..].trim_start().strip_prefix(',')?;
     let rest = rest.trim_start().strip_prefix('"')?;
     let name: String = rest.chars().take_while(|&c| c != '"').collect();
-    (!name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-        .then_some(name)
+    (!name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+    .then_some(name)
 }
 
 /// App setting names the Bicep sets: the keys of the settings objects in functionapp.bicep.
@@ -385,15 +406,18 @@ fn every_setting_the_code_reads_is_set_by_bicep_or_documented_as_optional() {
             continue;
         }
         if required && !bicep.contains(&var) {
-            problems.push(format!("{var} is required by the code but not set in Bicep"));
-        } else if !bicep.contains(&var) && !local.contains_key(&var) && !documented.contains(&var)
-        {
+            problems.push(format!(
+                "{var} is required by the code but not set in Bicep"
+            ));
+        } else if !bicep.contains(&var) && !local.contains_key(&var) && !documented.contains(&var) {
             problems.push(format!(
                 "{var} is read by the code but neither set in Bicep nor documented in local.settings.json or docs/deploy.md"
             ));
         }
         if !documented.contains(&var) {
-            problems.push(format!("{var} is missing from the settings table in docs/deploy.md"));
+            problems.push(format!(
+                "{var} is missing from the settings table in docs/deploy.md"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -422,7 +446,10 @@ fn bindings_resolve_in_azure_and_locally_with_identity_connections() {
     let local = local_settings();
     for name in binding_placeholders() {
         assert!(bicep.contains(&name), "%{name}% is not set by Bicep");
-        assert!(local.contains_key(&name), "%{name}% is not in local.settings.json");
+        assert!(
+            local.contains_key(&name),
+            "%{name}% is not in local.settings.json"
+        );
     }
     for function in function_folders().values() {
         for b in bindings(function) {
@@ -444,7 +471,9 @@ fn bindings_resolve_in_azure_and_locally_with_identity_connections() {
         }
     }
     assert!(
-        !bicep.iter().any(|k| k == "AzureWebJobsStorage" || k.ends_with("ConnectionString")),
+        !bicep
+            .iter()
+            .any(|k| k == "AzureWebJobsStorage" || k.ends_with("ConnectionString")),
         "no key-based connection string in Bicep"
     );
     assert_eq!(local["FUNCTIONS_WORKER_RUNTIME"], "custom");
@@ -479,7 +508,12 @@ fn the_parameters_file_matches_main_bicep_and_holds_no_secret() {
             "main.parameters.json sets {name}, which main.bicep does not declare"
         );
     }
-    assert!(!params.contains_key("mispApiKey"), "the MISP key goes on the command line or in a vault, not in a file");
-    let group = params["eventHubConsumerGroupName"]["value"].as_str().unwrap();
+    assert!(
+        !params.contains_key("mispApiKey"),
+        "the MISP key goes on the command line or in a vault, not in a file"
+    );
+    let group = params["eventHubConsumerGroupName"]["value"]
+        .as_str()
+        .unwrap();
     assert_ne!(group.to_ascii_lowercase(), "$default");
 }
