@@ -147,7 +147,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      // Premium only; Flex rejects these. linuxFxVersion is left empty on Premium: the static
+      // Premium only: null (unset) on Flex, which rejects them. linuxFxVersion is left unset: the static
       // musl binary needs nothing from the image (UNCONFIRMED whether the platform then picks
       // the image `az functionapp create --runtime custom` would).
       functionAppScaleLimit: isFlex ? null : premiumMaximumElasticWorkerCount
