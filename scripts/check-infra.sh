@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints the infrastructure offline: checkov 3.3.30 over infra/ (Bicep), then bash -n and
-# ShellCheck over every shell script. The Bicep syntax check is a cargo test (tests/infra.rs).
+# ShellCheck over every shell script, then the grant script's offline test (stub az). The Bicep syntax check is a cargo test (tests/infra.rs).
 #
 # checkov is installed once into a virtualenv under target/ (gitignored, reused by later runs);
 # set CHECKOV_VENV to put it elsewhere. Every accepted finding is an inline
@@ -45,4 +45,7 @@ if command -v shellcheck >/dev/null; then
 else
   echo "shellcheck not installed (apt-get install -y shellcheck); only bash -n was run" >&2
 fi
+
+echo "== grant script (stub az)"
+scripts/test-grant-defender-roles.sh
 echo "infra checks passed"
