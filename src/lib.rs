@@ -20,20 +20,33 @@
 //! - [`scan`]: offline matching of exported records; [`replay`]: dead letters and poison messages again.
 //! - [`storage`]: Azure Storage queues, to put replayed matches back on `misp-matches`.
 //!
+//! Without the default feature `service` only the pure decoders build (`host`, `records`,
+//! `matches`, `intel`'s types): that is what the fuzz targets link.
+//!
 //! Data flows one way: `host` and `records` decode, `engine` decides, `intel` answers, `alerts` act.
 
+#[cfg(feature = "service")]
 pub mod alerts;
+#[cfg(feature = "service")]
 pub mod auth;
+#[cfg(feature = "service")]
 pub mod config;
+#[cfg(feature = "service")]
 pub mod deadletter;
+#[cfg(feature = "service")]
 pub mod engine;
 pub mod host;
 pub mod intel;
 pub mod matches;
 pub mod records;
+#[cfg(feature = "service")]
 pub mod replay;
+#[cfg(feature = "service")]
 pub mod scan;
 pub mod secret;
+#[cfg(feature = "service")]
 pub mod server;
+#[cfg(feature = "service")]
 pub mod startup;
+#[cfg(feature = "service")]
 pub mod storage;

@@ -6,9 +6,12 @@
 //! Everything that comes from MISP is third-party input: [`IntelHit::new`] strips control
 //! characters and bounds every field before it can reach a match, a log or an alert.
 
+#[cfg(feature = "service")]
 pub mod feed;
 pub mod misp;
+#[cfg(feature = "service")]
 pub mod policy;
+#[cfg(feature = "service")]
 pub mod resolver;
 mod sanitize;
 

@@ -7,6 +7,9 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
+use crate::config::MispSettings;
+use crate::intel::{IntelError, ThreatIntel};
+use crate::secret::Secret;
 
 fn settings(url: &str, timeout: Duration) -> MispSettings {
     MispSettings {
