@@ -1,6 +1,7 @@
 //! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct file hashes, which are
 //! known bad and why. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
-//! ([`feed`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
+//! ([`feed`]), and an in-memory snapshot of MISP's IOCs refreshed in the background
+//! ([`snapshot`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
 //! per-invocation deadline in front of any of them.
 //!
 //! Everything that comes from MISP is third-party input: [`IntelHit::new`] strips control
@@ -10,6 +11,7 @@ pub mod feed;
 pub mod misp;
 pub mod resolver;
 mod sanitize;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,6 +126,8 @@ pub enum IntelError {
     Deadline(Duration),
     #[error("the shared lookup this batch waited on was abandoned")]
     Abandoned,
+    #[error("the IOC snapshot has not finished its first load")]
+    SnapshotLoading,
 }
 
 impl IntelError {
@@ -138,6 +142,7 @@ impl IntelError {
             IntelError::InvalidResponse(_) => "invalid-response",
             IntelError::Deadline(_) => "deadline",
             IntelError::Abandoned => "abandoned",
+            IntelError::SnapshotLoading => "snapshot-loading",
         }
     }
 }
@@ -153,6 +158,16 @@ pub trait ThreatIntel: Send + Sync {
         &self,
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>;
+
+    /// Looks the hashes up and says how many requests that made to a remote server. A source
+    /// that asks its server once per call (MISP restSearch) keeps this default; a local one (the
+    /// snapshot) reports the few it made, often none.
+    async fn lookup_counted(
+        &self,
+        hashes: &[FileHash],
+    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+        (self.lookup(hashes).await, 1)
+    }
 }
 
 /// Splits a MISP attribute value into the hash parts it may match: a bare hash, or the hash half

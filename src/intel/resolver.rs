@@ -48,7 +48,7 @@ pub struct Resolution {
     pub unanswered: HashMap<FileHash, IntelError>,
     /// Hashes answered from the cache.
     pub cache_hits: usize,
-    /// Requests made to the source.
+    /// Requests made to the source's remote server (MISP).
     pub requests: usize,
     /// Hashes answered by another invocation's request.
     pub shared: usize,
@@ -164,16 +164,16 @@ impl Resolver {
             }
             chunks
         };
-        out.requests = chunks.len();
 
         let work = async {
             let mut results = futures::stream::iter(chunks)
                 .map(|chunk| async move {
                     let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
-                    (chunk, self.source.lookup(&hashes).await)
+                    (chunk, self.source.lookup_counted(&hashes).await)
                 })
                 .buffer_unordered(CHUNK_CONCURRENCY);
-            while let Some((chunk, result)) = results.next().await {
+            while let Some((chunk, (result, requests))) = results.next().await {
+                out.requests += requests;
                 match result {
                     Ok(mut hits) => {
                         for (hash, tx) in chunk {
