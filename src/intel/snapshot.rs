@@ -88,7 +88,7 @@ impl<const N: usize> Table<N> {
     }
 
     fn sort(&mut self) {
-        self.0.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
+        self.0.sort_unstable_by_key(|a| a.digest);
         self.0.shrink_to_fit();
     }
 

@@ -220,7 +220,10 @@ async fn lookups_match_locally_and_ask_misp_only_for_the_context_of_hits() {
 
     // MISP down: the snapshot's own context still reports the hit.
     s.state.lock().unwrap().fail = true;
-    let hits = intel.lookup(&[composite.clone()]).await.unwrap();
+    let hits = intel
+        .lookup(std::slice::from_ref(&composite))
+        .await
+        .unwrap();
     assert_eq!(hits[&composite][0].event_id, "13");
     assert_eq!(hits[&composite][0].event_info, "Event 13");
     assert_eq!(
