@@ -58,6 +58,9 @@ struct Args {
     /// MISP_MODE of the child: online, snapshot or hybrid.
     #[arg(long, default_value = "online")]
     mode: String,
+    /// Extra cold starts (spawn → `GET /` answers → SIGTERM) measured before the load.
+    #[arg(long, default_value_t = 20)]
+    starts: usize,
     /// The handler binary.
     #[arg(long, default_value = "target/release/defender-misp")]
     binary: PathBuf,
@@ -237,19 +240,51 @@ async fn main() {
     )
     .await;
 
+    let spawn = |port: u16| {
+        Command::new(&args.binary)
+            .arg("serve")
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("MISP_URL", misp.url())
+            .env("MISP_API_KEY", stub_misp::KEY)
+            .env("MISP_MODE", &args.mode)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.binary.display()))
+    };
+    let probe = reqwest::Client::new();
+    let mut starts: Vec<Duration> = Vec::new();
+    for _ in 0..args.starts {
+        let port = free_port();
+        let t = Instant::now();
+        let mut c = spawn(port);
+        loop {
+            if let Ok(r) = probe.get(format!("http://127.0.0.1:{port}/")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "the handler never became ready");
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        starts.push(t.elapsed());
+        stop(&mut c);
+    }
+    if !starts.is_empty() {
+        starts.sort();
+        println!(
+            "start→ready over {} starts: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+            starts.len(),
+            starts[0].as_secs_f64() * 1e3,
+            starts[starts.len() / 2].as_secs_f64() * 1e3,
+            starts[starts.len() - 1].as_secs_f64() * 1e3
+        );
+    }
+
     let port = free_port();
     let spawned = Instant::now();
-    let mut child = Command::new(&args.binary)
-        .arg("serve")
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("MISP_URL", misp.url())
-        .env("MISP_API_KEY", stub_misp::KEY)
-        .env("MISP_MODE", &args.mode)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.binary.display()));
+    let mut child = spawn(port);
     let pid = child.id();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");

@@ -37,10 +37,6 @@ pub enum TriggerError {
     Shape(String),
 }
 
-fn is_base64(s: &str) -> bool {
-    s.len().is_multiple_of(4) && STANDARD.decode(s).is_ok()
-}
-
 /// Decodes the trigger value into event bodies and the encoding it was sent in.
 pub fn decode_events(value: &Value) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
     match value {
@@ -66,26 +62,37 @@ pub fn decode_events(value: &Value) -> Result<(EventEncoding, Vec<EventBody>), T
 }
 
 fn decode_array(items: Vec<Value>) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
-    let all_strings = items.iter().all(Value::is_string);
-    let all_base64 = all_strings && items.iter().all(|v| v.as_str().is_some_and(is_base64));
-    let encoding = if !all_strings {
-        EventEncoding::Json
-    } else if all_base64 {
-        EventEncoding::Binary
-    } else {
-        EventEncoding::Text
-    };
+    if !items.iter().all(Value::is_string) {
+        let bodies = items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => text_body(s),
+                other => json_body(&other),
+            })
+            .collect();
+        return Ok((EventEncoding::Json, bodies));
+    }
+    // Binary when every item is base64: each is decoded once, and kept if they all are.
+    let mut decoded = Vec::with_capacity(items.len());
+    for item in &items {
+        let s = item.as_str().unwrap_or_default();
+        let mut bytes = Vec::with_capacity(s.len() / 4 * 3);
+        if !s.len().is_multiple_of(4) || STANDARD.decode_vec(s, &mut bytes).is_err() {
+            break;
+        }
+        decoded.push(EventBody { bytes });
+    }
+    if decoded.len() == items.len() {
+        return Ok((EventEncoding::Binary, decoded));
+    }
     let bodies = items
         .into_iter()
-        .map(|item| match (encoding, item) {
-            (EventEncoding::Binary, Value::String(s)) => EventBody {
-                bytes: STANDARD.decode(s).unwrap_or_default(),
-            },
-            (_, Value::String(s)) => text_body(s),
-            (_, other) => json_body(&other),
+        .map(|item| match item {
+            Value::String(s) => text_body(s),
+            other => json_body(&other),
         })
         .collect();
-    Ok((encoding, bodies))
+    Ok((EventEncoding::Text, bodies))
 }
 
 fn text_body(s: String) -> EventBody {
