@@ -74,12 +74,18 @@ fn proc_status(pid: u32, key: &str) -> Option<u64> {
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let (user, system) = cpu_split(pid, ticks);
+    user + system
+}
+
+/// (utime, stime) of a process, in seconds.
+fn cpu_split(pid: u32, ticks: f64) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (get(11) + get(12)) / ticks
+    (get(11) / ticks, get(12) / ticks)
 }
 
 fn clock_ticks() -> f64 {
@@ -333,6 +339,7 @@ async fn main() {
     )
     .await;
     let cpu1 = cpu_seconds(pid, ticks);
+    let split1 = cpu_split(pid, ticks);
     let warm_bodies: Vec<Vec<u8>> = (0..args.warm_rounds)
         .flat_map(|_| cold_bodies.iter().cloned())
         .collect();
@@ -346,6 +353,7 @@ async fn main() {
     )
     .await;
     let cpu2 = cpu_seconds(pid, ticks);
+    let split2 = cpu_split(pid, ticks);
     let streamed = send_all(
         &client,
         &url,
@@ -374,6 +382,11 @@ async fn main() {
         cpu2 - cpu1,
         (cpu2 - cpu1) * 1e3 / warm.batches as f64,
         cpu3 - cpu2
+    );
+    println!(
+        "warm CPU split: user {:.2}s, system {:.2}s",
+        split2.0 - split1.0,
+        split2.1 - split1.1
     );
     let warm_per_cpu = per_cpu(&warm, cpu2 - cpu1);
     println!("warm events per handler CPU-second: {warm_per_cpu:.0}");

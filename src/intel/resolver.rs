@@ -22,7 +22,10 @@ use crate::records::FileHash;
 pub const CHUNK_CONCURRENCY: usize = 4;
 
 type Answer = Option<Result<Verdict, IntelError>>;
-type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>>>>;
+type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>, Seeded>>>;
+/// Per-process seeded hashing for hash-keyed maps: SipHash was a tenth of a warm batch's
+/// instructions under callgrind (BENCHMARKS.md); the seed keeps crafted digests from colliding.
+pub type Seeded = foldhash::fast::RandomState;
 
 struct VerdictExpiry {
     hit_ttl: Duration,
@@ -43,9 +46,9 @@ impl Expiry<FileHash, Verdict> for VerdictExpiry {
 #[derive(Debug, Default)]
 pub struct Resolution {
     /// Hashes answered, with their verdicts (empty verdict: a miss).
-    pub verdicts: HashMap<FileHash, Verdict>,
+    pub verdicts: HashMap<FileHash, Verdict, Seeded>,
     /// Hashes not answered, with why.
-    pub unanswered: HashMap<FileHash, IntelError>,
+    pub unanswered: HashMap<FileHash, IntelError, Seeded>,
     /// Hashes answered from the cache.
     pub cache_hits: usize,
     /// Requests made to the source's remote server (MISP).
@@ -57,7 +60,7 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: moka::future::Cache<FileHash, Verdict>,
+    cache: moka::future::Cache<FileHash, Verdict, Seeded>,
     settings: LookupSettings,
     inflight: Inflight,
 }
@@ -86,7 +89,7 @@ impl Resolver {
                 hit_ttl: settings.hit_ttl,
                 miss_ttl: settings.miss_ttl,
             })
-            .build();
+            .build_with_hasher(Seeded::default());
         Self {
             source,
             cache,
