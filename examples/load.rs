@@ -271,7 +271,10 @@ async fn main() {
             {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(10), "the handler never became ready");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the handler never became ready"
+            );
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
         starts.push(t.elapsed());

@@ -381,8 +381,21 @@ impl Puller {
     }
 
     /// Every page of one query.
-    async fn pull(&self, mut body: Value, pages: &mut usize) -> Result<Vec<Attribute>, IntelError> {
+    async fn pull(&self, body: Value, pages: &mut usize) -> Result<Vec<Attribute>, IntelError> {
         let mut out = Vec::new();
+        self.pull_pages(body, pages, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// Every page of one query, each handed to `each` as it arrives, so that a full load holds
+    /// one page of full attributes at a time, never the whole pull.
+    async fn pull_pages(
+        &self,
+        mut body: Value,
+        pages: &mut usize,
+        mut each: impl FnMut(Vec<Attribute>),
+    ) -> Result<(), IntelError> {
         body["limit"] = json!(self.page_size);
         for page in 1..=MAX_PAGES {
             body["page"] = json!(page);
@@ -393,10 +406,10 @@ impl Puller {
             let parsed: SearchResponse = self.client.read_json(response).await?;
             *pages += 1;
             let n = parsed.response.attribute.len();
-            out.extend(parsed.response.attribute);
+            each(parsed.response.attribute);
             // A short page is the last; a long one means the server ignored `limit`.
             if n != self.page_size {
-                return Ok(out);
+                return Ok(());
             }
         }
         Err(IntelError::InvalidResponse(format!(
@@ -481,17 +494,24 @@ impl Loader {
             }
             _ => {
                 report.full = true;
-                let all = self
-                    .puller
-                    .pull(self.puller.live_filters(), &mut report.pages)
-                    .await?;
                 let published_only = self.puller.published_only;
-                let pulled: Vec<Pulled> = all
-                    .iter()
-                    .filter(|a| live(a, published_only))
-                    .filter_map(reduce)
-                    .collect();
-                drop(all);
+                let mut pulled: Vec<Pulled> = Vec::new();
+                let mut events_seen: HashSet<u32> = HashSet::new();
+                self.puller
+                    .pull_pages(self.puller.live_filters(), &mut report.pages, |page| {
+                        for mut p in page
+                            .iter()
+                            .filter(|a| live(a, published_only))
+                            .filter_map(reduce)
+                        {
+                            // One context per event, not one per attribute.
+                            if !events_seen.insert(p.meta.event) {
+                                p.event = None;
+                            }
+                            pulled.push(p);
+                        }
+                    })
+                    .await?;
                 report.upserted = pulled.len();
                 tokio::task::spawn_blocking(move || Arc::new(Index::build(pulled)))
                     .await
