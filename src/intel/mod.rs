@@ -159,6 +159,13 @@ pub trait ThreatIntel: Send + Sync {
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>;
 
+    /// For each hash, whether the source knows at once, without any request, that nothing
+    /// matches it (a loaded snapshot's miss); `None` when it cannot say. The resolver answers
+    /// those misses directly, outside its cache and in-flight bookkeeping.
+    fn known_misses(&self, _hashes: &[FileHash]) -> Option<Vec<bool>> {
+        None
+    }
+
     /// Looks the hashes up and says how many requests that made to a remote server. A source
     /// that asks its server once per call (MISP restSearch) keeps this default; a local one (the
     /// snapshot) reports the few it made, often none.

@@ -134,8 +134,16 @@ impl Resolver {
         let mut owned: Vec<(FileHash, watch::Sender<Answer>)> = Vec::new();
         let mut waiting: Vec<(FileHash, watch::Receiver<Answer>)> = Vec::new();
 
-        for hash in hashes {
+        let known_misses = self.source.known_misses(hashes);
+        for (i, hash) in hashes.iter().enumerate() {
             if out.verdicts.contains_key(hash) || out.unanswered.contains_key(hash) {
+                continue;
+            }
+            if known_misses
+                .as_ref()
+                .is_some_and(|m| m.get(i) == Some(&true))
+            {
+                out.verdicts.insert(hash.clone(), Verdict::default());
                 continue;
             }
             if let Some(v) = self.cache.get(hash).await {

@@ -20,7 +20,8 @@
 //! A new index is built off the async threads and swapped in whole; a failed pull keeps the last
 //! good snapshot and says so in a warning. Lookups never wait for a pull.
 //!
-//! **How it answers.** Hashes are matched locally. Only hashes that hit are sent to MISP, in one
+//! **How it answers.** Hashes are matched locally; the resolver takes the misses straight from
+//! [`ThreatIntel::known_misses`], without its cache or in-flight bookkeeping. Only hashes that hit are sent to MISP, in one
 //! restSearch (bounded by [`CONFIRM_TIMEOUT`]) for their full context (threat level, tags) and
 //! to confirm them: a hit MISP no longer knows is dropped. If that request fails, the snapshot's
 //! own context (event id, uuid, info, attribute uuid and type) is used.
@@ -239,6 +240,16 @@ impl Index {
                 .iter()
                 .map(|e| e.meta)
                 .collect(),
+        }
+    }
+
+    /// Whether any attribute holds `hash`.
+    pub fn contains(&self, hash: &FileHash) -> bool {
+        let s = hash.as_str();
+        match hash {
+            FileHash::Md5(_) => !self.md5.find(&digest(s)).is_empty(),
+            FileHash::Sha1(_) => !self.sha1.find(&digest(s)).is_empty(),
+            FileHash::Sha256(_) => !self.sha256.find(&digest(s)).is_empty(),
         }
     }
 
@@ -654,6 +665,15 @@ impl ThreatIntel for SnapshotIntel {
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
         self.lookup_counted(hashes).await.0
+    }
+
+    fn known_misses(&self, hashes: &[FileHash]) -> Option<Vec<bool>> {
+        let index = match self.mode {
+            MispMode::Snapshot => self.index()?,
+            MispMode::Hybrid if self.fresh() => self.index()?,
+            _ => return None,
+        };
+        Some(hashes.iter().map(|h| !index.contains(h)).collect())
     }
 
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]

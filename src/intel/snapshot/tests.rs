@@ -342,3 +342,28 @@ fn digests_and_uuids_round_trip() {
     assert_eq!(uuid_text(&uuid_bytes(u)), u);
     assert_eq!(uuid_text(&uuid_bytes("nope")), "");
 }
+
+#[tokio::test]
+async fn through_the_resolver_misses_cost_no_lookup_and_hits_one_request() {
+    use crate::config::LookupSettings;
+    use crate::intel::resolver::Resolver;
+    let s = Setup::new(sample()).await;
+    let intel = Arc::new(s.intel("snapshot"));
+    intel.refresh(false).await.unwrap();
+    let settings = LookupSettings {
+        miss_ttl: Duration::ZERO,
+        ..LookupSettings::default()
+    };
+    let resolver = Resolver::new(intel, settings);
+    let before = s.requests();
+    let misses: Vec<FileHash> = (100..110).map(|n| hash(&h(n, 64))).collect();
+    let r = resolver.resolve(&misses).await;
+    assert_eq!((r.verdicts.len(), r.requests, r.cache_hits), (10, 0, 0));
+    assert!(r.verdicts.values().all(|v| v.is_empty()));
+    assert_eq!(s.requests(), before);
+    let mut mixed = misses.clone();
+    mixed.push(hash(&h(2, 64)));
+    let r = resolver.resolve(&mixed).await;
+    assert_eq!(r.requests, 1, "one request, for the hit's context");
+    assert_eq!(r.verdicts[&hash(&h(2, 64))].len(), 1);
+}
