@@ -19,6 +19,10 @@
 //! | `MISP_BREAKER_COOLDOWN_SECS` | 30 | how long the open breaker fails lookups at once |
 //! | `MISP_VERIFY_TLS` | true | verify the MISP server's certificate |
 //! | `MISP_CA_CERT` | unset | PEM file of a private CA to trust for MISP |
+//! | `MISP_MODE` | online | `online`: restSearch per batch; `snapshot`: match an in-memory copy of MISP's IOC hashes; `hybrid`: the snapshot, online while it is not loaded or stale (see [`crate::intel::snapshot`]) |
+//! | `MISP_SNAPSHOT_REFRESH_SECS` | 300 | snapshot/hybrid: interval of the incremental pull (by `timestamp` and `publish_timestamp`) |
+//! | `MISP_SNAPSHOT_RESYNC_SECS` | 86400 | snapshot/hybrid: interval of the full reload that drops hard deletes and unpublished events |
+//! | `MISP_SNAPSHOT_PAGE_SIZE` | 5000 | snapshot/hybrid: attributes per restSearch page (`limit`) |
 //! | `MATCH_ALLOWLIST` | unset | file of hashes never looked up, one a line (`#` comments) |
 //! | `MATCH_MAX_REQUEST_BYTES` | 268435456 | largest invocation body accepted |
 //! | `MATCH_MAX_EVENTS` | 5000 | events per invocation; the rest are dead-lettered |
@@ -145,6 +149,9 @@ pub mod defaults {
     pub const MISP_CACHE_CAPACITY: u64 = 1_000_000;
     pub const MISP_DEADLINE_SECS: u64 = 60;
     pub const MISP_TIMEOUT_SECS: u64 = 30;
+    pub const MISP_SNAPSHOT_REFRESH_SECS: u64 = 300;
+    pub const MISP_SNAPSHOT_RESYNC_SECS: u64 = 86_400;
+    pub const MISP_SNAPSHOT_PAGE_SIZE: usize = 5000;
     /// 100 events of 1 MB, base64-encoded (×4/3), plus metadata, with room to spare.
     pub const MATCH_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
     pub const MATCH_MAX_EVENTS: usize = 5000;
@@ -163,6 +170,89 @@ pub struct MispSettings {
     pub verify_tls: bool,
     pub ca_cert: Option<PathBuf>,
     pub timeout: Duration,
+    pub snapshot: SnapshotSettings,
+}
+
+/// Where lookups are answered (`MISP_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MispMode {
+    #[default]
+    Online,
+    Snapshot,
+    Hybrid,
+}
+
+impl FromStr for MispMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "online" => Ok(MispMode::Online),
+            "snapshot" => Ok(MispMode::Snapshot),
+            "hybrid" => Ok(MispMode::Hybrid),
+            _ => Err("expected online, snapshot or hybrid".into()),
+        }
+    }
+}
+
+/// The IOC snapshot's mode and schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub mode: MispMode,
+    pub refresh: Duration,
+    pub resync: Duration,
+    pub page_size: usize,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> Self {
+        Self {
+            mode: MispMode::Online,
+            refresh: Duration::from_secs(defaults::MISP_SNAPSHOT_REFRESH_SECS),
+            resync: Duration::from_secs(defaults::MISP_SNAPSHOT_RESYNC_SECS),
+            page_size: defaults::MISP_SNAPSHOT_PAGE_SIZE,
+        }
+    }
+}
+
+impl SnapshotSettings {
+    pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let refresh = seconds(
+            env,
+            "MISP_SNAPSHOT_REFRESH_SECS",
+            defaults::MISP_SNAPSHOT_REFRESH_SECS,
+        )?;
+        if refresh.is_zero() {
+            return Err(ConfigError::new(
+                "MISP_SNAPSHOT_REFRESH_SECS",
+                "must be at least 1",
+            ));
+        }
+        let resync = seconds(
+            env,
+            "MISP_SNAPSHOT_RESYNC_SECS",
+            defaults::MISP_SNAPSHOT_RESYNC_SECS,
+        )?;
+        if resync < refresh {
+            return Err(ConfigError::new(
+                "MISP_SNAPSHOT_RESYNC_SECS",
+                "must be at least MISP_SNAPSHOT_REFRESH_SECS",
+            ));
+        }
+        let page_size = parsed(env, "MISP_SNAPSHOT_PAGE_SIZE", d.page_size)?;
+        if !(1..=100_000).contains(&page_size) {
+            return Err(ConfigError::new(
+                "MISP_SNAPSHOT_PAGE_SIZE",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(Self {
+            mode: parsed(env, "MISP_MODE", d.mode)?,
+            refresh,
+            resync,
+            page_size,
+        })
+    }
 }
 
 impl MispSettings {
@@ -198,6 +288,7 @@ impl MispSettings {
             verify_tls: flag(env, "MISP_VERIFY_TLS", true)?,
             ca_cert,
             timeout,
+            snapshot: SnapshotSettings::from_env(env)?,
         })
     }
 }
@@ -397,6 +488,33 @@ mod tests {
         assert_eq!(l, LookupSettings::default());
         assert_eq!(l.hit_ttl, Duration::from_secs(3600));
         assert_eq!(l.miss_ttl, Duration::from_secs(600));
+        assert_eq!(m.snapshot, SnapshotSettings::default());
+        assert_eq!(m.snapshot.mode, MispMode::Online);
+    }
+
+    #[test]
+    fn snapshot_settings_are_checked_and_name_their_variable() {
+        let base = [("MISP_URL", "https://misp.example"), ("MISP_API_KEY", "k")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            MispSettings::from_env(&env(&pairs))
+        };
+        let m = with(&[
+            ("MISP_MODE", "Hybrid"),
+            ("MISP_SNAPSHOT_REFRESH_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(m.snapshot.mode, MispMode::Hybrid);
+        assert_eq!(m.snapshot.refresh, Duration::from_secs(60));
+        for (var, bad) in [
+            ("MISP_MODE", "offline"),
+            ("MISP_SNAPSHOT_REFRESH_SECS", "0"),
+            ("MISP_SNAPSHOT_RESYNC_SECS", "10"),
+            ("MISP_SNAPSHOT_PAGE_SIZE", "0"),
+        ] {
+            assert_eq!(with(&[(var, bad)]).unwrap_err().variable, var);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::config::{Allowlist, Limits};
 use crate::host::EventMeta;
-use crate::intel::resolver::{Resolution, Resolver};
+use crate::intel::resolver::{Resolution, Resolver, Seeded};
 use crate::matches::MatchRecord;
 use crate::records::{FileHash, HashField, Record, extract_hashes, parse_body};
 
@@ -171,7 +171,7 @@ impl Engine {
         }
 
         let mut distinct: Vec<FileHash> = Vec::new();
-        let mut seen: HashSet<&FileHash> = HashSet::new();
+        let mut seen: HashSet<&FileHash, Seeded> = HashSet::default();
         for (hash, _) in parsed
             .iter()
             .flatten()

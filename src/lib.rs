@@ -9,7 +9,8 @@
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
-//! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, the cached resolver.
+//! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
+//!   snapshot, the cached resolver.
 //! - [`engine`]: a batch in → lookups → matches + dead letters out; the accounting lives here.
 //! - [`matches`]: the match record, the public output shape.
 //! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.

@@ -9,6 +9,10 @@ use defender_misp::replay::{self, ReplayOptions};
 use defender_misp::scan::{self, ScanOptions};
 use defender_misp::startup::{Application, ServeConfig};
 
+/// malloc/free were a quarter of a batch's instructions under glibc (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::alerts::{AlertConfig, AlertService};
-use crate::config::{MatchConfig, MispSettings, Source, handler_port, is_plain_remote};
+use crate::config::{MatchConfig, MispMode, MispSettings, Source, handler_port, is_plain_remote};
 use crate::engine::Engine;
+use crate::intel::ThreatIntel;
 use crate::intel::misp::MispIntel;
 use crate::intel::resolver::Resolver;
+use crate::intel::snapshot::SnapshotIntel;
 use crate::server::{AppState, router};
 
 /// Everything `serve` needs, parsed once at start.
@@ -54,8 +56,21 @@ impl Application {
         if !config.misp.verify_tls {
             tracing::warn!("MISP_VERIFY_TLS=false: the MISP server's certificate is not checked");
         }
-        let intel = Arc::new(MispIntel::new(&config.misp)?);
-        let resolver = Arc::new(Resolver::new(intel, config.matching.lookup.clone()));
+        let online = Arc::new(MispIntel::new(&config.misp)?);
+        let mut lookup = config.matching.lookup.clone();
+        let intel: Arc<dyn ThreatIntel> = match config.misp.snapshot.mode {
+            MispMode::Online => online,
+            mode => {
+                // The snapshot answers a miss in microseconds: caching misses would only delay
+                // new IOCs beyond the refresh interval.
+                lookup.miss_ttl = std::time::Duration::ZERO;
+                let snapshot = SnapshotIntel::new(online, &config.misp);
+                snapshot.spawn_refresher();
+                tracing::info!(?mode, "IOC snapshot loading in the background");
+                Arc::new(snapshot)
+            }
+        };
+        let resolver = Arc::new(Resolver::new(intel, lookup));
         let engine = Arc::new(Engine::new(
             resolver,
             config.matching.allowlist.clone(),

@@ -37,8 +37,13 @@ pub enum TriggerError {
     Shape(String),
 }
 
-fn is_base64(s: &str) -> bool {
-    s.len().is_multiple_of(4) && STANDARD.decode(s).is_ok()
+/// The bytes of a standard base64 string (not a JSON text), or `None`.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(4) || s.starts_with(['{', '[']) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(s.len() / 4 * 3);
+    STANDARD.decode_vec(s, &mut bytes).ok().map(|_| bytes)
 }
 
 /// Decodes the trigger value into event bodies and the encoding it was sent in.
@@ -71,17 +76,17 @@ fn decode_array(items: Vec<Value>) -> Result<(EventEncoding, Vec<EventBody>), Tr
         .into_iter()
         .map(|item| match item {
             // Decided per element: a JSON text body (`{…}`) is never valid base64, so one odd
-            // element cannot turn the rest of a binary batch into text.
-            Value::String(s) if is_base64(&s) && !s.starts_with(['{', '[']) => {
-                decoded += 1;
-                EventBody {
-                    bytes: STANDARD.decode(s).unwrap_or_default(),
+            // element cannot turn the rest of a binary batch into text. Each is decoded once.
+            Value::String(s) => match decode_base64(&s) {
+                Some(bytes) => {
+                    decoded += 1;
+                    EventBody { bytes }
                 }
-            }
-            Value::String(s) => {
-                texts += 1;
-                text_body(s)
-            }
+                None => {
+                    texts += 1;
+                    text_body(s)
+                }
+            },
             other => {
                 values += 1;
                 json_body(&other)

@@ -1,6 +1,7 @@
 //! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct file hashes, which are
 //! known bad and why. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
-//! ([`feed`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
+//! ([`feed`]), and an in-memory snapshot of MISP's IOCs refreshed in the background
+//! ([`snapshot`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
 //! per-invocation deadline in front of any of them.
 //!
 //! Everything that comes from MISP is third-party input: [`IntelHit::new`] strips control
@@ -14,6 +15,8 @@ pub mod policy;
 #[cfg(feature = "service")]
 pub mod resolver;
 mod sanitize;
+#[cfg(feature = "service")]
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -130,6 +133,8 @@ pub enum IntelError {
     Abandoned,
     #[error("MISP failed repeatedly; not asking again for {retry_in:?}")]
     CircuitOpen { retry_in: Duration },
+    #[error("the IOC snapshot has not finished its first load")]
+    SnapshotLoading,
 }
 
 impl IntelError {
@@ -145,6 +150,7 @@ impl IntelError {
             IntelError::Deadline(_) => "deadline",
             IntelError::Abandoned => "abandoned",
             IntelError::CircuitOpen { .. } => "circuit-open",
+            IntelError::SnapshotLoading => "snapshot-loading",
         }
     }
 }
@@ -160,6 +166,23 @@ pub trait ThreatIntel: Send + Sync {
         &self,
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>;
+
+    /// For each hash, whether the source knows at once, without any request, that nothing
+    /// matches it (a loaded snapshot's miss); `None` when it cannot say. The resolver answers
+    /// those misses directly, outside its cache and in-flight bookkeeping.
+    fn known_misses(&self, _hashes: &[FileHash]) -> Option<Vec<bool>> {
+        None
+    }
+
+    /// Looks the hashes up and says how many requests that made to a remote server. A source
+    /// that asks its server once per call (MISP restSearch) keeps this default; a local one (the
+    /// snapshot) reports the few it made, often none.
+    async fn lookup_counted(
+        &self,
+        hashes: &[FileHash],
+    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+        (self.lookup(hashes).await, 1)
+    }
 }
 
 /// Splits a MISP attribute value into the hash parts it may match: a bare hash, or the hash half

@@ -23,7 +23,10 @@ use crate::records::FileHash;
 pub const CHUNK_CONCURRENCY: usize = 4;
 
 type Answer = Option<Result<Verdict, IntelError>>;
-type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>>>>;
+type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>, Seeded>>>;
+/// Per-process seeded hashing for hash-keyed maps: SipHash was a tenth of a warm batch's
+/// instructions under callgrind (BENCHMARKS.md); the seed keeps crafted digests from colliding.
+pub type Seeded = foldhash::fast::RandomState;
 
 struct VerdictExpiry {
     hit_ttl: Duration,
@@ -44,12 +47,12 @@ impl Expiry<FileHash, Verdict> for VerdictExpiry {
 #[derive(Debug, Default)]
 pub struct Resolution {
     /// Hashes answered, with their verdicts (empty verdict: a miss).
-    pub verdicts: HashMap<FileHash, Verdict>,
+    pub verdicts: HashMap<FileHash, Verdict, Seeded>,
     /// Hashes not answered, with why.
-    pub unanswered: HashMap<FileHash, IntelError>,
+    pub unanswered: HashMap<FileHash, IntelError, Seeded>,
     /// Hashes answered from the cache.
     pub cache_hits: usize,
-    /// Requests made to the source.
+    /// Requests made to the source's remote server (MISP).
     pub requests: usize,
     /// Hashes answered by another invocation's request.
     pub shared: usize,
@@ -58,7 +61,7 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: moka::future::Cache<FileHash, Verdict>,
+    cache: moka::future::Cache<FileHash, Verdict, Seeded>,
     settings: LookupSettings,
     inflight: Inflight,
     breaker: CircuitBreaker,
@@ -88,7 +91,7 @@ impl Resolver {
                 hit_ttl: settings.hit_ttl,
                 miss_ttl: settings.miss_ttl,
             })
-            .build();
+            .build_with_hasher(Seeded::default());
         Self {
             source,
             cache,
@@ -124,16 +127,23 @@ impl Resolver {
         &self,
         hashes: &[FileHash],
         deadline: tokio::time::Instant,
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
         let policy = self.settings.retry;
         let mut attempt = 0;
+        let mut requests = 0;
         loop {
-            self.breaker.check()?;
-            match self.source.lookup(hashes).await {
+            if let Err(open) = self.breaker.check() {
+                return (Err(open), requests);
+            }
+            let (result, made) = self.source.lookup_counted(hashes).await;
+            requests += made;
+            match result {
                 Ok(hits) => {
                     self.breaker.record_success();
-                    return Ok(hits);
+                    return (Ok(hits), requests);
                 }
+                // Not a fault of the server: the snapshot is still loading.
+                Err(e @ IntelError::SnapshotLoading) => return (Err(e), requests),
                 Err(e) => {
                     self.breaker.record_failure(&e);
                     attempt += 1;
@@ -149,7 +159,7 @@ impl Resolver {
                         || !in_time
                         || wait > policy.max_delay
                     {
-                        return Err(e);
+                        return (Err(e), requests);
                     }
                     tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying threat-intel lookup");
                     tokio::time::sleep(wait).await;
@@ -174,8 +184,16 @@ impl Resolver {
         let mut owned: Vec<(FileHash, watch::Sender<Answer>)> = Vec::new();
         let mut waiting: Vec<(FileHash, watch::Receiver<Answer>)> = Vec::new();
 
-        for hash in hashes {
+        let known_misses = self.source.known_misses(hashes);
+        for (i, hash) in hashes.iter().enumerate() {
             if out.verdicts.contains_key(hash) || out.unanswered.contains_key(hash) {
+                continue;
+            }
+            if known_misses
+                .as_ref()
+                .is_some_and(|m| m.get(i) == Some(&true))
+            {
+                out.verdicts.insert(hash.clone(), Verdict::default());
                 continue;
             }
             if let Some(v) = self.cache.get(hash).await {
@@ -207,7 +225,6 @@ impl Resolver {
             }
             chunks
         };
-        out.requests = chunks.len();
 
         let work = async {
             let mut results = futures::stream::iter(chunks)
@@ -216,7 +233,8 @@ impl Resolver {
                     (chunk, self.lookup_chunk(&hashes, deadline).await)
                 })
                 .buffer_unordered(CHUNK_CONCURRENCY);
-            while let Some((chunk, result)) = results.next().await {
+            while let Some((chunk, (result, requests))) = results.next().await {
+                out.requests += requests;
                 match result {
                     Ok(mut hits) => {
                         for (hash, tx) in chunk {

@@ -21,6 +21,7 @@ fn settings(url: &str, timeout: Duration) -> MispSettings {
         verify_tls: true,
         ca_cert: None,
         timeout,
+        snapshot: Default::default(),
     }
 }
 
