@@ -28,6 +28,7 @@
 //! | `MATCH_MAX_EVENTS` | 5000 | events per invocation; the rest are dead-lettered |
 //! | `MATCH_MAX_EVENT_BYTES` | 4194304 | bytes per event; a larger one is dead-lettered |
 //! | `MATCH_MAX_RECORDS_PER_EVENT` | 10000 | records per event body; more is dead-lettered |
+//! | `MATCH_MAX_JSON_DEPTH` | 64 | nesting of objects and arrays in an event body; deeper is dead-lettered |
 //!
 //! The alerting settings are documented in [`crate::alerts::config`].
 
@@ -157,6 +158,8 @@ pub mod defaults {
     pub const MATCH_MAX_EVENTS: usize = 5000;
     pub const MATCH_MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
     pub const MATCH_MAX_RECORDS_PER_EVENT: usize = 10_000;
+    /// Defender records nest three or four levels; far deeper is not a record.
+    pub const MATCH_MAX_JSON_DEPTH: usize = 64;
 }
 
 /// How to reach MISP.
@@ -365,6 +368,7 @@ pub struct Limits {
     pub max_events: usize,
     pub max_event_bytes: usize,
     pub max_records_per_event: usize,
+    pub max_json_depth: usize,
 }
 
 impl Default for Limits {
@@ -374,6 +378,7 @@ impl Default for Limits {
             max_events: defaults::MATCH_MAX_EVENTS,
             max_event_bytes: defaults::MATCH_MAX_EVENT_BYTES,
             max_records_per_event: defaults::MATCH_MAX_RECORDS_PER_EVENT,
+            max_json_depth: defaults::MATCH_MAX_JSON_DEPTH,
         }
     }
 }
@@ -390,6 +395,7 @@ impl Limits {
                 "MATCH_MAX_RECORDS_PER_EVENT",
                 d.max_records_per_event,
             )?,
+            max_json_depth: parsed(env, "MATCH_MAX_JSON_DEPTH", d.max_json_depth)?,
         })
     }
 }

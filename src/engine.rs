@@ -13,7 +13,7 @@ use crate::config::{Allowlist, Limits};
 use crate::host::EventMeta;
 use crate::intel::resolver::{Resolution, Resolver, Seeded};
 use crate::matches::MatchRecord;
-use crate::records::{FileHash, HashField, Record, extract_hashes, parse_body};
+use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
 
 /// One event as received: its exact bytes and where it sat in the partition.
 #[derive(Debug, Clone, Default)]
@@ -143,6 +143,11 @@ impl Engine {
                     "event of {} bytes exceeds {} (MATCH_MAX_EVENT_BYTES)",
                     event.bytes.len(),
                     self.limits.max_event_bytes
+                ))
+            } else if json_depth_exceeds(&event.bytes, self.limits.max_json_depth) {
+                Err(format!(
+                    "JSON nested deeper than {} levels (MATCH_MAX_JSON_DEPTH)",
+                    self.limits.max_json_depth
                 ))
             } else {
                 parse_body(&event.bytes, self.limits.max_records_per_event)

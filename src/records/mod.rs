@@ -154,6 +154,36 @@ struct BodyItem {
     properties: Option<Properties>,
 }
 
+/// The deepest nesting of objects and arrays in JSON text, found by one pass over the bytes
+/// (strings and escapes skipped), stopping as soon as `limit` is passed. Run before decoding so a
+/// hostile body is refused without being walked.
+pub fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Decodes one Event Hub body (or one exported file) into its records.
 ///
 /// Accepts `{"records":[…]}`, a bare record (an object with `properties`), and any sequence of
@@ -261,6 +291,14 @@ mod tests {
             parse_body(many.as_bytes(), 2).unwrap_err(),
             BodyError::TooManyRecords { limit: 2 }
         );
+    }
+
+    #[test]
+    fn depth_is_counted_outside_strings_only() {
+        assert!(!json_depth_exceeds(br#"{"a":[{"b":"[[[[[[\"{{{{"}]}"#, 3));
+        assert!(json_depth_exceeds(br#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!json_depth_exceeds(br#"{"a":[{"b":[1]}]}"#, 4));
+        assert!(json_depth_exceeds(&[b'['; 100_000], 64));
     }
 
     #[test]

@@ -56,7 +56,7 @@ async fn hostile_bodies_are_dead_lettered_with_their_reason_and_the_rest_proceed
     assert!(reasons[0].contains("not JSON"), "{}", reasons[0]);
     assert_eq!(reasons[1], "empty body");
     assert!(
-        reasons[2].contains("not Defender records"),
+        reasons[2].contains("MATCH_MAX_JSON_DEPTH"),
         "{}",
         reasons[2]
     );
