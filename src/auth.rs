@@ -214,14 +214,8 @@ impl TokenCredential for CachedCredential {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::env;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn managed_identity_is_the_default_and_reads_its_own_client_id_variable() {

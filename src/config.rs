@@ -469,16 +469,18 @@ pub fn handler_port(env: &dyn Source) -> Result<u16, ConfigError> {
     }
 }
 
+/// Settings from pairs, as tests write them.
+#[cfg(test)]
+pub(crate) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn misp_needs_only_url_and_key_and_takes_the_documented_defaults() {

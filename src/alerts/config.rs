@@ -267,14 +267,7 @@ fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::env;
 
     #[test]
     fn nothing_set_means_alerts_on_with_the_documented_defaults_and_every_option_off() {
