@@ -7,22 +7,17 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::config::{MatchConfig, MispSettings, Source};
+use crate::config::Source;
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::Engine;
-use crate::intel::ThreatIntel;
-use crate::intel::feed::FeedIntel;
-use crate::intel::misp::MispIntel;
-use crate::intel::resolver::Resolver;
 use crate::matches::MatchRecord;
-use crate::scan::collect_files;
+use crate::scan::{collect_files, offline_engine};
 use crate::storage::QueueService;
 
 /// The queue `MatchEvents` writes and `RaiseAlerts` reads.
@@ -88,7 +83,11 @@ pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<Exi
                 .inputs()
                 .with_context(|| format!("{}: an event body is not base64", file.display()))?;
             if engine.is_none() {
-                engine = Some(build_engine(&options, env)?);
+                engine = Some(offline_engine(
+                    options.misp_feed.as_deref(),
+                    env,
+                    "replaying dead letters",
+                )?);
             }
             let outcome = engine
                 .as_ref()
@@ -138,22 +137,6 @@ pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<Exi
     } else {
         ExitCode::from(1)
     })
-}
-
-fn build_engine(options: &ReplayOptions, env: &dyn Source) -> anyhow::Result<Engine> {
-    let matching = MatchConfig::from_env(env)?;
-    let intel: Arc<dyn ThreatIntel> = match &options.misp_feed {
-        Some(dir) => Arc::new(FeedIntel::load(dir)?),
-        None => Arc::new(MispIntel::new(&MispSettings::from_env(env).context(
-            "replaying dead letters needs MISP_URL and MISP_API_KEY, or --misp-feed DIR",
-        )?)?),
-    };
-    let resolver = Arc::new(Resolver::new(intel, matching.lookup.clone()));
-    Ok(Engine::new(
-        resolver,
-        matching.allowlist.clone(),
-        matching.limits,
-    ))
 }
 
 #[cfg(test)]

@@ -86,11 +86,15 @@ fn add(total: &mut BatchSummary, s: &BatchSummary) {
     total.millis += s.millis;
 }
 
-/// Runs a scan. Exit code: 0 when every event ended matched or clean (whether or not anything
-/// matched), 1 when some events could not be processed (each is reported on stderr).
-pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
+/// The engine for work outside Azure (`scan`, `replay`): a MISP feed folder when given, else the
+/// MISP server of `MISP_URL`/`MISP_API_KEY`; `command` names the caller in the error.
+pub fn offline_engine(
+    misp_feed: Option<&Path>,
+    env: &dyn Source,
+    command: &str,
+) -> anyhow::Result<Engine> {
     let matching = MatchConfig::from_env(env)?;
-    let intel: Arc<dyn ThreatIntel> = match &options.misp_feed {
+    let intel: Arc<dyn ThreatIntel> = match misp_feed {
         Some(dir) => {
             let feed = FeedIntel::load(dir)?;
             eprintln!(
@@ -101,13 +105,22 @@ pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitC
             );
             Arc::new(feed)
         }
-        None => Arc::new(MispIntel::new(
-            &MispSettings::from_env(env)
-                .context("scan needs MISP_URL and MISP_API_KEY, or --misp-feed DIR")?,
-        )?),
+        None => Arc::new(MispIntel::new(&MispSettings::from_env(env).with_context(
+            || format!("{command} needs MISP_URL and MISP_API_KEY, or --misp-feed DIR"),
+        )?)?),
     };
     let resolver = Arc::new(Resolver::new(intel, matching.lookup.clone()));
-    let engine = Engine::new(resolver, matching.allowlist.clone(), matching.limits);
+    Ok(Engine::new(
+        resolver,
+        matching.allowlist.clone(),
+        matching.limits,
+    ))
+}
+
+/// Runs a scan. Exit code: 0 when every event ended matched or clean (whether or not anything
+/// matched), 1 when some events could not be processed (each is reported on stderr).
+pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
+    let engine = offline_engine(options.misp_feed.as_deref(), env, "scan")?;
     let files = collect_files(&options.paths)?;
 
     let bar = if options.progress {
