@@ -3,12 +3,20 @@
 //! `type`, `to_ids`, `published` filters applied only when sent (MISP adds none for json);
 //! soft-deleted attributes excluded unless `deleted` asks for them; a wrong key gets 403.
 //! Faults can be switched on to answer like a broken server.
+//!
+//! It is a small axum server on its own task, not a wiremock `MockServer`: wiremock's `Drop`
+//! blocks on a tokio lock with `futures::executor::block_on`, which never completes on a runtime
+//! thread whose cooperative budget is spent, and that hung the load test at its end.
 
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const MISP_KEY: &str = "Tst0MispKey0Never0Logged0abcdefghijklmnop";
 
@@ -93,9 +101,6 @@ struct State {
     bodies: Vec<Value>,
 }
 
-#[derive(Clone)]
-struct Responder(Arc<Mutex<State>>);
-
 fn filter_values(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
         Value::Array(a) => Some(
@@ -112,19 +117,50 @@ fn flag_filter(v: Option<&Value>) -> Option<Vec<bool>> {
     filter_values(v).map(|vals| vals.iter().map(|s| s == "1" || s == "true").collect())
 }
 
-impl Respond for Responder {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut state = self.0.lock().unwrap();
-        let key = request
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+fn json_reply(status: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(status).expect("a valid status");
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `POST /attributes/restSearch`. The fault in force is read under the lock; a slow answer waits
+/// after the lock is released, so other requests are served meanwhile.
+async fn rest_search(
+    AxumState(state): AxumState<Arc<Mutex<State>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (delay, reply) = answer(&state, &headers, &body);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    reply
+}
+
+fn answer(
+    state: &Mutex<State>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Option<std::time::Duration>, Response) {
+    let mut state = state.lock().unwrap();
+    {
+        let key = headers.get("authorization").and_then(|v| v.to_str().ok());
         if key != Some(MISP_KEY) {
-            return ResponseTemplate::new(403).set_body_json(json!({
+            return (
+                None,
+                json_reply(
+                    403,
+                    &json!({
                 "name": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the Authorization header.",
-                "message": "Authentication failed.", "url": "/attributes/restSearch"}));
+                "message": "Authentication failed.", "url": "/attributes/restSearch"}),
+                ),
+            );
         }
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         state.bodies.push(body.clone());
         let fault = match state.fault.clone() {
             Fault::Every(n, inner) if state.bodies.len().is_multiple_of(n) => *inner,
@@ -134,31 +170,47 @@ impl Respond for Responder {
         match fault {
             Fault::None => {}
             Fault::Status(s) => {
-                return ResponseTemplate::new(s).set_body_json(json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}));
-            }
-            Fault::RateLimited(secs) => {
-                return ResponseTemplate::new(429)
-                    .insert_header("Retry-After", secs.to_string().as_str())
-                    .insert_header("X-Rate-Limit-Reset", secs.to_string().as_str());
-            }
-            Fault::Html => {
-                return ResponseTemplate::new(200)
-                    .insert_header("content-type", "text/html")
-                    .set_body_string("<html><body>Login</body></html>");
-            }
-            Fault::Truncated => {
-                return ResponseTemplate::new(200).set_body_raw(
-                    &b"{\"response\": {\"Attribute\": [{\"id\":"[..],
-                    "application/json",
+                return (
+                    None,
+                    json_reply(
+                        s,
+                        &json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}),
+                    ),
                 );
             }
+            Fault::RateLimited(secs) => {
+                let secs = secs.to_string();
+                let reply = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("Retry-After", secs.clone()), ("X-Rate-Limit-Reset", secs)],
+                )
+                    .into_response();
+                return (None, reply);
+            }
+            Fault::Html => {
+                let reply = (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body>Login</body></html>",
+                )
+                    .into_response();
+                return (None, reply);
+            }
+            Fault::Truncated => {
+                let reply = (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    &b"{\"response\": {\"Attribute\": [{\"id\":"[..],
+                )
+                    .into_response();
+                return (None, reply);
+            }
             Fault::Slow(d) => {
-                return ResponseTemplate::new(200)
-                    .set_delay(d)
-                    .set_body_json(json!({"response": {"Attribute": []}}));
+                return (
+                    Some(d),
+                    json_reply(200, &json!({"response": {"Attribute": []}})),
+                );
             }
             Fault::WrongShape => {
-                return ResponseTemplate::new(200).set_body_json(json!({"Attribute": "nope"}));
+                return (None, json_reply(200, &json!({"Attribute": "nope"})));
             }
             Fault::Every(..) => unreachable!("resolved above"),
         }
@@ -182,35 +234,49 @@ impl Respond for Responder {
             .filter(|(_, a)| deleted.contains(&a.deleted))
             .map(|(n, a)| a.to_json(n + 1))
             .collect();
-        ResponseTemplate::new(200)
-            .insert_header("X-Result-Count", hits.len().to_string().as_str())
-            .set_body_json(json!({"response": {"Attribute": hits}}))
+        let count = hits.len().to_string();
+        let mut reply = json_reply(200, &json!({"response": {"Attribute": hits}}));
+        reply
+            .headers_mut()
+            .insert("X-Result-Count", count.parse().expect("a header value"));
+        (None, reply)
     }
 }
 
 /// The stub server with its knowledge and its switches.
 pub struct StubMisp {
-    pub server: MockServer,
+    url: String,
     state: Arc<Mutex<State>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StubMisp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 impl StubMisp {
     pub async fn start(attributes: Vec<StubAttribute>) -> Self {
-        let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State {
             attributes,
             ..State::default()
         }));
-        Mock::given(method("POST"))
-            .and(path("/attributes/restSearch"))
-            .respond_with(Responder(state.clone()))
-            .mount(&server)
-            .await;
-        Self { server, state }
+        let app = Router::new()
+            .route("/attributes/restSearch", post(rest_search))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the stub serves");
+        });
+        Self { url, state, server }
     }
 
     pub fn url(&self) -> String {
-        self.server.uri()
+        self.url.clone()
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -225,4 +291,43 @@ impl StubMisp {
     pub fn bodies(&self) -> Vec<Value> {
         self.state.lock().unwrap().bodies.clone()
     }
+}
+
+/// Spends the task's whole cooperative budget (tokio grants 128 operations per poll) without
+/// yielding, as the end of a busy test does.
+async fn spend_the_task_budget() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..128 {
+        tx.send(i).unwrap();
+    }
+    tokio::task::yield_now().await;
+    for _ in 0..128 {
+        rx.recv().await;
+    }
+}
+
+/// The load test hung at its end: a wiremock `MockServer` dropped on a task whose budget is spent
+/// never returns (checked: this test hangs with one in place of the stub). The stub must drop at
+/// once whatever the budget; a watchdog turns a hang into a failure.
+#[test]
+fn the_stub_drops_at_once_even_when_the_task_budget_is_spent() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let misp = StubMisp::start(Vec::new()).await;
+            spend_the_task_budget().await;
+            drop(misp);
+        });
+        let _ = done.send(());
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_ok(),
+        "dropping the stub MISP did not return"
+    );
 }
