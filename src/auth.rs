@@ -25,8 +25,8 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
 use crate::config::{ConfigError, Source, optional};
-use crate::intel::clean_text;
 use crate::secret::Secret;
+use crate::text::clean_text;
 
 /// A token is renewed when less than this remains (what `azure_identity` itself does).
 pub const REFRESH_MARGIN: Duration = Duration::seconds(300);

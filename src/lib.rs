@@ -7,6 +7,7 @@
 //!
 //! - [`config`]: environment → validated settings; every variable documented there.
 //! - [`secret`]: a string that never prints (keys, tokens).
+//! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
 //! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
@@ -51,3 +52,4 @@ pub mod server;
 pub mod startup;
 #[cfg(feature = "service")]
 pub mod storage;
+pub mod text;

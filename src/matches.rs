@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::intel::{IntelHit, clean_text};
+use crate::intel::IntelHit;
 use crate::records::{FileHash, HashField, HashRole, HashType, Record};
+use crate::text::clean_text;
 
 /// Intel entries carried per match at most.
 pub const MAX_INTEL: usize = 10;

@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-use crate::intel::{IntelHit, clean_text};
+use crate::intel::IntelHit;
 use crate::matches::MatchRecord;
+use crate::text::clean_text;
 
 pub const TITLE_CHARS: usize = 256;
 pub const DESCRIPTION_CHARS: usize = 8192;

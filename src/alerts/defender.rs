@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{AuthError, TokenSource};
-use crate::intel::clean_text;
 use crate::intel::misp::retry_after;
+use crate::text::clean_text;
 
 /// Why Defender did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

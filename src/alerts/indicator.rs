@@ -13,9 +13,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::alert_body::{event_link, primary};
 use super::config::{IndicatorAction, IndicatorSettings};
-use crate::intel::clean_text;
 use crate::matches::MatchRecord;
 use crate::records::HashType;
+use crate::text::clean_text;
 
 /// The request body; field names as the API spells them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -31,9 +31,9 @@ pub use outcome::{Outcome, Report};
 pub use service::AlertService;
 
 use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata};
-use crate::intel::clean_text;
 use crate::matches::MatchRecord;
 use crate::server::{AppState, bad_request, host_reply};
+use crate::text::clean_text;
 
 /// Trigger binding name of `RaiseAlerts` (function.json `name`).
 pub const MATCH_BINDING: &str = "match";

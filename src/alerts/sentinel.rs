@@ -13,9 +13,9 @@ use time::format_description::well_known::Rfc3339;
 use super::config::SENTINEL_SCOPE;
 use super::defender::transport;
 use crate::auth::{AuthError, TokenSource};
-use crate::intel::clean_text;
 use crate::intel::misp::retry_after;
 use crate::matches::MatchRecord;
+use crate::text::clean_text;
 
 /// Why the row was not ingested.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

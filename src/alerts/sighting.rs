@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::intel::IntelError;
 use crate::intel::misp::MispClient;
-use crate::intel::{IntelError, clean_text};
 use crate::secret::Secret;
+use crate::text::clean_text;
 
 pub const SIGHTING_SOURCE: &str = "defender-misp";
 

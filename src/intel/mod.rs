@@ -14,7 +14,6 @@ pub mod misp;
 pub mod policy;
 #[cfg(feature = "service")]
 pub mod resolver;
-mod sanitize;
 #[cfg(feature = "service")]
 pub mod snapshot;
 
@@ -25,7 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::records::FileHash;
-pub use sanitize::clean_text;
+use crate::text::clean_text;
 
 /// Bounds on MISP content carried into matches and alerts.
 pub mod bounds {

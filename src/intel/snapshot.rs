@@ -333,7 +333,7 @@ fn reduce(a: &Attribute) -> Option<Pulled> {
         },
         event: event_block.map(|e| EventContext {
             uuid: e.uuid.as_deref().unwrap_or("").into(),
-            info: super::clean_text(
+            info: crate::text::clean_text(
                 e.info.as_deref().unwrap_or(""),
                 super::bounds::EVENT_INFO_CHARS,
             )

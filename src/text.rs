@@ -1,4 +1,5 @@
-//! Cleaning third-party text before it reaches a match, a log line or an alert.
+//! Cleaning third-party text (MISP content, API error bodies, credential errors) before it
+//! reaches a match, a log line, an error message or an alert: [`clean_text`].
 
 /// Replaces control and bidi-override characters (newlines included) with spaces, collapses
 /// runs of whitespace, trims, and cuts to at most `max_chars` characters (ending in `…` if cut).
