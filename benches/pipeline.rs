@@ -16,8 +16,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use defender_misp::config::LookupSettings;
 use defender_misp::host::{InvocationRequest, decode_events};
+use defender_misp::intel::config::LookupSettings;
 use defender_misp::intel::resolver::Resolver;
 use defender_misp::intel::{IntelError, IntelHit, ThreatIntel};
 use defender_misp::records::{FileHash, extract_hashes, parse_body};

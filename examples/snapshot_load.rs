@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use defender_misp::config::MispSettings;
+use defender_misp::intel::config::MispSettings;
 use defender_misp::intel::misp::MispIntel;
 use defender_misp::intel::snapshot::SnapshotIntel;
 use defender_misp::records::FileHash;

@@ -1,10 +1,6 @@
-//! The choice of `azure_identity` credential (`AZURE_AUTH`) and the tokens it hands out.
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `AZURE_AUTH` | `managed-identity` | `managed-identity`, `client-secret` or `azure-cli` |
-//! | `MANAGED_IDENTITY_CLIENT_ID` | unset | client id of a user-assigned identity; unset = system-assigned |
-//! | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` | unset | the app registration, for `client-secret` |
+//! The choice of `azure_identity` credential (`AZURE_AUTH`) and the tokens it hands out. Its
+//! settings (`AZURE_AUTH`, `MANAGED_IDENTITY_CLIENT_ID`, and `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+//! `AZURE_CLIENT_SECRET` for `client-secret`) are declared in [`crate::settings::vars`].
 //!
 //! The managed identity is selected by `MANAGED_IDENTITY_CLIENT_ID`, not `AZURE_CLIENT_ID`, which
 //! the host's own identity-based connections also read. The credential is built when a token is
@@ -24,8 +20,8 @@ use azure_identity::{
 use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
-use crate::config::{ConfigError, Source, optional};
 use crate::secret::Secret;
+use crate::settings::{ConfigError, Source, vars};
 use crate::text::clean_text;
 
 /// A token is renewed when less than this remains (what `azure_identity` itself does).
@@ -48,22 +44,17 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
-        let choice = optional(env, "AZURE_AUTH").map(|v| v.to_ascii_lowercase());
-        match choice.as_deref().unwrap_or("managed-identity") {
-            "managed-identity" => Ok(Self::ManagedIdentity {
-                client_id: optional(env, "MANAGED_IDENTITY_CLIENT_ID"),
-            }),
-            "client-secret" => Ok(Self::ClientSecret {
-                tenant_id: optional(env, "AZURE_TENANT_ID"),
-                client_id: optional(env, "AZURE_CLIENT_ID"),
-                secret: optional(env, "AZURE_CLIENT_SECRET").map(Secret::new),
-            }),
-            "azure-cli" => Ok(Self::AzureCli),
-            other => Err(ConfigError::new(
-                "AZURE_AUTH",
-                format!("`{other}` is not managed-identity, client-secret or azure-cli"),
-            )),
-        }
+        Ok(match vars::AZURE_AUTH.read(env)? {
+            Some("client-secret") => Self::ClientSecret {
+                tenant_id: vars::AZURE_TENANT_ID.read(env),
+                client_id: vars::AZURE_CLIENT_ID.read(env),
+                secret: vars::AZURE_CLIENT_SECRET.read(env),
+            },
+            Some("azure-cli") => Self::AzureCli,
+            _ => Self::ManagedIdentity {
+                client_id: vars::MANAGED_IDENTITY_CLIENT_ID.read(env),
+            },
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -214,7 +205,7 @@ impl TokenCredential for CachedCredential {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::env;
+    use crate::settings::env;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]

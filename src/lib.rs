@@ -5,7 +5,10 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: environment → validated settings; every variable documented there.
+//! - [`settings`]: every environment variable declared once (default, accepted values, meaning)
+//!   and the one reader that turns its text into a value or an error naming it.
+//! - [`config`]: the configuration of a run (`serve`, matching), put together from each
+//!   subsystem's own settings type.
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
@@ -48,6 +51,8 @@ pub mod scan;
 pub mod secret;
 #[cfg(feature = "service")]
 pub mod server;
+#[cfg(feature = "service")]
+pub mod settings;
 #[cfg(feature = "service")]
 pub mod startup;
 #[cfg(feature = "service")]

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use defender_misp::config::ProcessEnv;
+use defender_misp::config::ServeConfig;
 use defender_misp::replay::{self, ReplayOptions};
 use defender_misp::scan::{self, ScanOptions};
-use defender_misp::startup::{Application, ServeConfig};
+use defender_misp::settings::ProcessEnv;
+use defender_misp::startup::Application;
 
 /// malloc/free were a quarter of a batch's instructions under glibc (BENCHMARKS.md).
 #[global_allocator]

@@ -13,12 +13,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::config::Source;
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::Engine;
 use crate::matches::MatchRecord;
 use crate::scan::{collect_files, offline_engine};
-use crate::storage::QueueService;
+use crate::settings::Source;
+use crate::storage::{QueueService, StorageAccount};
 
 /// The queue `MatchEvents` writes and `RaiseAlerts` reads.
 pub const MATCHES_QUEUE: &str = "misp-matches";
@@ -58,7 +58,8 @@ pub fn match_from_message(line: &str) -> Result<MatchRecord, String> {
 
 pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
     let queue = if options.enqueue {
-        let q = QueueService::from_env(env, || {
+        let account = StorageAccount::from_env(env)?;
+        let q = QueueService::connect(&account, || {
             Ok(azure_identity::DeveloperToolsCredential::new(None)
                 .context("no developer credential (az login)")?)
         })?;

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{MatchConfig, MispSettings, Source};
+use crate::config::MatchConfig;
 use crate::engine::{BatchSummary, Engine, EventInput};
 use crate::intel::ThreatIntel;
+use crate::intel::config::MispSettings;
 use crate::intel::feed::FeedIntel;
 use crate::intel::misp::MispIntel;
 use crate::intel::resolver::Resolver;
+use crate::settings::Source;
 
 /// Lines of a JSON-lines file matched as one batch.
 pub const SCAN_BATCH_LINES: usize = 1000;

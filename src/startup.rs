@@ -8,34 +8,16 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::alerts::{AlertConfig, AlertService};
-use crate::config::{MatchConfig, MispMode, MispSettings, Source, handler_port, is_plain_remote};
+use crate::alerts::AlertService;
+use crate::config::ServeConfig;
 use crate::engine::Engine;
 use crate::intel::ThreatIntel;
+use crate::intel::config::MispMode;
 use crate::intel::misp::MispIntel;
 use crate::intel::resolver::Resolver;
 use crate::intel::snapshot::SnapshotIntel;
 use crate::server::{AppState, router};
-
-/// Everything `serve` needs, parsed once at start.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub port: u16,
-    pub misp: MispSettings,
-    pub matching: MatchConfig,
-    pub alerts: AlertConfig,
-}
-
-impl ServeConfig {
-    pub fn from_env(env: &dyn Source) -> anyhow::Result<Self> {
-        Ok(Self {
-            port: handler_port(env)?,
-            misp: MispSettings::from_env(env)?,
-            matching: MatchConfig::from_env(env)?,
-            alerts: AlertConfig::from_env(env)?,
-        })
-    }
-}
+use crate::settings::is_plain_remote;
 
 /// A bound, ready-to-run handler.
 pub struct Application {

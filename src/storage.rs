@@ -15,8 +15,8 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{ConfigError, Source, optional};
 use crate::secret::Secret;
+use crate::settings::{ConfigError, Source, vars};
 
 const API_VERSION: &str = "2021-08-06";
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -61,33 +61,53 @@ fn conn_parts(conn: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
-impl QueueService {
-    /// Reads the storage account the way the Functions host does.
-    pub fn from_env(
-        env: &dyn Source,
-        credential: impl FnOnce() -> anyhow::Result<Arc<dyn TokenCredential>>,
-    ) -> anyhow::Result<Self> {
-        const VAR: &str = "AzureWebJobsStorage";
-        if let Some(conn) = optional(env, VAR) {
-            return Ok(Self::from_connection_string(&conn)?);
+/// The storage account, as the Functions host reads `AzureWebJobsStorage`.
+#[derive(Clone)]
+pub enum StorageAccount {
+    /// A connection string (account key, or `UseDevelopmentStorage=true`); it holds the key.
+    ConnectionString(Secret),
+    /// Identity-based access: the queue service endpoint, reached with a bearer token.
+    Identity(url::Url),
+}
+
+impl StorageAccount {
+    pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
+        if let Some(conn) = vars::AzureWebJobsStorage.read(env) {
+            return Ok(Self::ConnectionString(conn));
         }
         let endpoint = match (
-            optional(env, "AzureWebJobsStorage__queueServiceUri"),
-            optional(env, "AzureWebJobsStorage__accountName"),
+            vars::AzureWebJobsStorage__queueServiceUri.read(env),
+            vars::AzureWebJobsStorage__accountName.read(env),
         ) {
             (Some(uri), _) => uri,
             (None, Some(account)) => format!("https://{account}.queue.core.windows.net"),
             (None, None) => {
                 return Err(ConfigError::new(
-                    VAR,
+                    "AzureWebJobsStorage",
                     "is required to enqueue (a connection string, or AzureWebJobsStorage__accountName / __queueServiceUri with a credential)",
-                )
-                .into());
+                ));
             }
         };
-        let endpoint = url::Url::parse(&endpoint)
-            .map_err(|e| ConfigError::new("AzureWebJobsStorage__queueServiceUri", e.to_string()))?;
-        Ok(Self::new(endpoint, QueueAuth::Token(credential()?)))
+        url::Url::parse(&endpoint)
+            .map(Self::Identity)
+            .map_err(|e| ConfigError::new("AzureWebJobsStorage__queueServiceUri", e.to_string()))
+    }
+}
+
+impl QueueService {
+    /// The queue service of the account; `credential` is asked for only with identity-based access.
+    pub fn connect(
+        account: &StorageAccount,
+        credential: impl FnOnce() -> anyhow::Result<Arc<dyn TokenCredential>>,
+    ) -> anyhow::Result<Self> {
+        match account {
+            StorageAccount::ConnectionString(conn) => {
+                Ok(Self::from_connection_string(conn.expose())?)
+            }
+            StorageAccount::Identity(endpoint) => {
+                Ok(Self::new(endpoint.clone(), QueueAuth::Token(credential()?)))
+            }
+        }
     }
 
     /// A connection string: `UseDevelopmentStorage=true`, or account name and key with an

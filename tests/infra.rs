@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use defender_misp::server::{DEADLETTER_OUTPUT, EVENTS_BINDING, MATCHES_OUTPUT};
+use defender_misp::settings::vars;
 use serde_json::Value;
 
 /// The executable `host.json` starts (the `[[bin]]` in Cargo.toml, at the package root).
@@ -16,12 +17,16 @@ const BINARY: &str = "defender-misp";
 const MATCH_BINDING: &str = "match";
 /// The queue between the two functions.
 const MATCH_QUEUE: &str = "misp-matches";
-/// Settings the Functions host sets for the handler; nobody configures them.
-const HOST_PROVIDED: &[&str] = &["FUNCTIONS_CUSTOMHANDLER_PORT"];
+/// Settings the Functions host sets for the handler, or the host's own storage connection that
+/// `replay --enqueue` reads the way the host does (checked with the bindings below).
+const HOST_PROVIDED: &[&str] = &[
+    "FUNCTIONS_CUSTOMHANDLER_PORT",
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__queueServiceUri",
+];
 /// Routes whose function folder is written on another branch; tolerated only while absent.
 const FOLDER_PENDING: &[&str] = &["RaiseAlerts"];
-/// The config helpers whose second argument names an environment variable (src/config.rs).
-const CONFIG_HELPERS: &[&str] = &["optional", "required", "parsed", "flag", "seconds"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -288,63 +293,22 @@ fn host_json_starts_the_binary_with_a_timeout_that_outlasts_the_misp_deadline() 
     );
     let main = read(&root().join("infra/main.bicep"));
     let max_deadline = bicep_max_value(&main, "mispDeadlineSeconds");
-    let request = defender_misp::config::defaults::MISP_TIMEOUT_SECS;
+    let request = vars::MISP_TIMEOUT_SECS.default().as_secs();
     assert!(
         timeout > max_deadline + request,
         "functionTimeout {timeout}s must exceed MISP deadline {max_deadline}s + request {request}s"
     );
     assert!(timeout <= 30 * 60, "functionTimeout above 30 minutes");
-    assert!(defender_misp::config::defaults::MISP_DEADLINE_SECS <= max_deadline);
+    assert!(vars::MISP_DEADLINE_SECS.default().as_secs() <= max_deadline);
 }
 
-/// Names of the environment variables the code reads through the config helpers, with whether
-/// it reads them through `required`.
+/// Names of the environment variables the code reads (every one is declared in
+/// `src/settings/vars.rs`), with whether `serve` requires them.
 fn env_vars_read_by_the_code() -> BTreeMap<String, bool> {
-    let mut files = Vec::new();
-    files_with_extension(&root().join("src"), "rs", &mut files);
-    let mut vars = BTreeMap::new();
-    for file in files {
-        let source = read(&file);
-        for helper in CONFIG_HELPERS {
-            let call = format!("{helper}(");
-            let mut from = 0;
-            while let Some(found) = source[from..].find(&call) {
-                let start = from + found;
-                from = start + call.len();
-                let preceded_by_ident = source[..start]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
-                if preceded_by_ident {
-                    continue;
-                }
-                if let Some(name) = string_second_argument(&source[from..]) {
-                    let required = vars.entry(name).or_insert(false);
-                    *required |= *helper == "required";
-                }
-            }
-        }
-    }
-    vars
-}
-
-/// `env, "NAME"` (any whitespace) at the start of `args`, giving `NAME`.
-fn string_second_argument(args: &str) -> Option<String> {
-    let args = args.trim_start();
-    let ident_len = args
-        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '&' || c == '.'))
-        .unwrap_or(0);
-    if ident_len == 0 {
-        return None;
-    }
-    let rest = args[ident_len..].trim_start().strip_prefix(',')?;
-    let rest = rest.trim_start().strip_prefix('"')?;
-    let name: String = rest.chars().take_while(|&c| c != '"').collect();
-    (!name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-    .then_some(name)
+    vars::all()
+        .into_iter()
+        .map(|d| (d.name.to_owned(), d.required))
+        .collect()
 }
 
 /// App setting names the Bicep sets: the keys of the settings objects in functionapp.bicep.
@@ -383,12 +347,7 @@ fn documented_settings() -> BTreeSet<String> {
 }
 
 #[test]
-fn the_config_scan_finds_names_across_lines_and_skips_definitions() {
-    assert_eq!(
-        string_second_argument("\n    env,\n    \"MISP_CACHE_HIT_TTL_SECS\",\n"),
-        Some("MISP_CACHE_HIT_TTL_SECS".into())
-    );
-    assert_eq!(string_second_argument("env: &dyn Source, var"), None);
+fn the_settings_the_code_reads_are_found_with_whether_they_are_required() {
     let vars = env_vars_read_by_the_code();
     assert_eq!(vars.get("MISP_URL"), Some(&true));
     assert_eq!(vars.get("MISP_CACHE_HIT_TTL_SECS"), Some(&false));

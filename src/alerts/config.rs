@@ -1,84 +1,17 @@
-//! Alerting settings, parsed once at start. Every action but the Defender alert is off unless
-//! configured; a missing credential setting is not checked here (see [`crate::auth`]).
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `AZURE_AUTH` and friends | `managed-identity` | the credential, see [`crate::auth`] |
-//! | `DEFENDER_API_URL` | `https://api.security.microsoft.com` | Defender API base; regional and government hosts, or `http://` loopback for tests |
-//! | `DEFENDER_TOKEN_SCOPE` | `https://api.securitycenter.microsoft.com/.default` | token scope for the Defender API |
-//! | `DEFENDER_ALERTS` | true | create an alert by reference for each alertable match |
-//! | `DEFENDER_ALERT_SEVERITY` | from MISP `threat_level_id` | `Low`, `Medium` or `High` for every alert |
-//! | `DEFENDER_ALERT_CATEGORY` | `Malware` | one of the documented alert categories |
-//! | `DEFENDER_RECOMMENDED_ACTION` | [`DEFAULT_RECOMMENDED_ACTION`] | the alert's `recommendedAction` |
-//! | `DEFENDER_ALERTS_PER_MINUTE` | 14 | alert calls per 60 s, at most 14 (Defender allows 15) |
-//! | `ALERT_DEDUPE_WINDOW_SECS` | 86400 | no second alert for the same device and hash within this |
-//! | `DEFENDER_NOT_FOUND_RETRIES` | 5 | 404 answers (event not yet indexed) before the match is recorded and dropped |
-//! | `DEFENDER_INDICATOR_ACTION` | `off` | `off`, `audit`, `block` or `block-and-remediate` |
-//! | `DEFENDER_INDICATOR_EXPIRY_DAYS` | 30 | indicator lifetime |
-//! | `DEFENDER_INDICATOR_SEVERITY` | `Medium` | `Informational`, `Low`, `Medium` or `High` |
-//! | `DEFENDER_INDICATOR_MAX` | 10000 | indicators this process creates at most (the tenant holds 15,000) |
-//! | `MISP_SIGHTINGS` | false | add a MISP sighting for each matched attribute |
-//! | `MISP_SIGHTING_API_KEY` | `MISP_API_KEY` | a key whose role has the sighting permission |
-//! | `SENTINEL_DCE_URL` | unset | data collection endpoint; with the next two, sends every match to Sentinel |
-//! | `SENTINEL_DCR_ID` | unset | immutable id of the data collection rule (`dcr-…`) |
-//! | `SENTINEL_STREAM` | unset | stream name in the rule, e.g. `Custom-MispMatches_CL` |
+//! Alerting settings, parsed once at start from their declarations in [`crate::settings::vars`]
+//! (`DEFENDER_*`, `ALERT_DEDUPE_WINDOW_SECS`, `MISP_SIGHTINGS`, `MISP_SIGHTING_API_KEY`,
+//! `SENTINEL_*`, and the credential's, see [`crate::auth`]). Every action but the Defender alert
+//! is off unless configured; a missing credential setting is not checked here.
 
 use std::time::Duration;
 
 use url::Url;
 
 use crate::auth::AuthMethod;
-use crate::config::{ConfigError, Source, flag, http_url, is_plain_remote, optional, parsed};
 use crate::secret::Secret;
+use crate::settings::{ConfigError, Source, http_url, is_plain_remote, vars};
 
-pub const DEFAULT_DEFENDER_API_URL: &str = "https://api.security.microsoft.com";
-pub const DEFAULT_DEFENDER_SCOPE: &str = "https://api.securitycenter.microsoft.com/.default";
 pub const SENTINEL_SCOPE: &str = "https://monitor.azure.com/.default";
-pub const DEFAULT_RECOMMENDED_ACTION: &str = "Investigate the file and the device: read the MISP event named in the description, check where the file came from and what it did, and isolate the device if the file ran.";
-/// Defender allows 15 CreateAlertByReference calls a minute; keep one in hand.
-pub const ALERTS_PER_MINUTE: u32 = 14;
-pub const DEDUPE_WINDOW_SECS: u64 = 86_400;
-pub const NOT_FOUND_RETRIES: u32 = 5;
-pub const INDICATOR_EXPIRY_DAYS: u32 = 30;
-pub const INDICATOR_MAX: u64 = 10_000;
-/// Active indicators a tenant may hold, not raisable.
-pub const TENANT_INDICATOR_CAP: u64 = 15_000;
-
-/// The categories CreateAlertByReference accepts (`defender.md` §4a).
-pub const CATEGORIES: [&str; 16] = [
-    "General",
-    "CommandAndControl",
-    "Collection",
-    "CredentialAccess",
-    "DefenseEvasion",
-    "Discovery",
-    "Exfiltration",
-    "Exploit",
-    "Execution",
-    "InitialAccess",
-    "LateralMovement",
-    "Malware",
-    "Persistence",
-    "PrivilegeEscalation",
-    "Ransomware",
-    "SuspiciousActivity",
-];
-
-/// One of the values a set accepts, matched ignoring case and returned as documented.
-fn one_of(
-    env: &dyn Source,
-    var: &'static str,
-    allowed: &[&'static str],
-) -> Result<Option<&'static str>, ConfigError> {
-    let Some(v) = optional(env, var) else {
-        return Ok(None);
-    };
-    allowed
-        .iter()
-        .find(|a| a.eq_ignore_ascii_case(&v))
-        .map(|a| Some(*a))
-        .ok_or_else(|| ConfigError::new(var, format!("`{v}` is not one of {}", allowed.join(", "))))
-}
 
 /// What an indicator does on the devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,37 +90,23 @@ fn token_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
 
 impl AlertConfig {
     pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
-        let defender_url = token_url(
-            "DEFENDER_API_URL",
-            &optional(env, "DEFENDER_API_URL").unwrap_or_else(|| DEFAULT_DEFENDER_API_URL.into()),
-        )?;
-        let alerts_per_minute = parsed(env, "DEFENDER_ALERTS_PER_MINUTE", ALERTS_PER_MINUTE)?;
-        if !(1..=ALERTS_PER_MINUTE).contains(&alerts_per_minute) {
-            return Err(ConfigError::new(
-                "DEFENDER_ALERTS_PER_MINUTE",
-                format!("must be between 1 and {ALERTS_PER_MINUTE} (Defender allows 15)"),
-            ));
-        }
+        let defender_url = token_url("DEFENDER_API_URL", &vars::DEFENDER_API_URL.require(env)?)?;
         Ok(Self {
             auth: AuthMethod::from_env(env)?,
             defender_url,
-            defender_scope: optional(env, "DEFENDER_TOKEN_SCOPE")
-                .unwrap_or_else(|| DEFAULT_DEFENDER_SCOPE.into()),
-            alerts_enabled: flag(env, "DEFENDER_ALERTS", true)?,
-            severity: one_of(env, "DEFENDER_ALERT_SEVERITY", &["Low", "Medium", "High"])?,
-            category: one_of(env, "DEFENDER_ALERT_CATEGORY", &CATEGORIES)?.unwrap_or("Malware"),
-            recommended_action: optional(env, "DEFENDER_RECOMMENDED_ACTION")
-                .unwrap_or_else(|| DEFAULT_RECOMMENDED_ACTION.into()),
-            alerts_per_minute,
-            dedupe_window: Duration::from_secs(parsed(
-                env,
-                "ALERT_DEDUPE_WINDOW_SECS",
-                DEDUPE_WINDOW_SECS,
-            )?),
-            not_found_retries: parsed(env, "DEFENDER_NOT_FOUND_RETRIES", NOT_FOUND_RETRIES)?,
+            defender_scope: vars::DEFENDER_TOKEN_SCOPE.require(env)?,
+            alerts_enabled: vars::DEFENDER_ALERTS.read(env)?,
+            severity: vars::DEFENDER_ALERT_SEVERITY.read(env)?,
+            category: vars::DEFENDER_ALERT_CATEGORY
+                .read(env)?
+                .unwrap_or("Malware"),
+            recommended_action: vars::DEFENDER_RECOMMENDED_ACTION.require(env)?,
+            alerts_per_minute: vars::DEFENDER_ALERTS_PER_MINUTE.read(env)?,
+            dedupe_window: vars::ALERT_DEDUPE_WINDOW_SECS.read(env)?,
+            not_found_retries: vars::DEFENDER_NOT_FOUND_RETRIES.read(env)?,
             indicator: indicator_settings(env)?,
-            sightings: flag(env, "MISP_SIGHTINGS", false)?.then(|| SightingSettings {
-                api_key: optional(env, "MISP_SIGHTING_API_KEY").map(Secret::new),
+            sightings: vars::MISP_SIGHTINGS.read(env)?.then(|| SightingSettings {
+                api_key: vars::MISP_SIGHTING_API_KEY.read(env),
             }),
             sentinel: sentinel_settings(env)?,
         })
@@ -195,40 +114,26 @@ impl AlertConfig {
 }
 
 fn indicator_settings(env: &dyn Source) -> Result<Option<IndicatorSettings>, ConfigError> {
-    let var = "DEFENDER_INDICATOR_ACTION";
-    let action = match one_of(env, var, &["off", "audit", "block", "block-and-remediate"])? {
+    let action = match vars::DEFENDER_INDICATOR_ACTION.read(env)? {
         None | Some("off") => return Ok(None),
         Some("audit") => IndicatorAction::Audit,
         Some("block") => IndicatorAction::Block,
         Some(_) => IndicatorAction::BlockAndRemediate,
     };
-    let expiry_days = parsed(env, "DEFENDER_INDICATOR_EXPIRY_DAYS", INDICATOR_EXPIRY_DAYS)?;
-    if !(1..=3650).contains(&expiry_days) {
-        return Err(ConfigError::new(
-            "DEFENDER_INDICATOR_EXPIRY_DAYS",
-            "must be between 1 and 3650",
-        ));
-    }
-    let max = parsed(env, "DEFENDER_INDICATOR_MAX", INDICATOR_MAX)?;
-    if !(1..=TENANT_INDICATOR_CAP).contains(&max) {
-        return Err(ConfigError::new(
-            "DEFENDER_INDICATOR_MAX",
-            format!("must be between 1 and {TENANT_INDICATOR_CAP} (the tenant's cap)"),
-        ));
-    }
-    let severities = ["Informational", "Low", "Medium", "High"];
     Ok(Some(IndicatorSettings {
         action,
-        expiry_days,
-        severity: one_of(env, "DEFENDER_INDICATOR_SEVERITY", &severities)?.unwrap_or("Medium"),
-        max,
+        expiry_days: vars::DEFENDER_INDICATOR_EXPIRY_DAYS.read(env)?,
+        severity: vars::DEFENDER_INDICATOR_SEVERITY
+            .read(env)?
+            .unwrap_or("Medium"),
+        max: vars::DEFENDER_INDICATOR_MAX.read(env)?,
     }))
 }
 
 fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, ConfigError> {
-    let dce = optional(env, "SENTINEL_DCE_URL");
-    let dcr = optional(env, "SENTINEL_DCR_ID");
-    let stream = optional(env, "SENTINEL_STREAM");
+    let dce = vars::SENTINEL_DCE_URL.read(env);
+    let dcr = vars::SENTINEL_DCR_ID.read(env);
+    let stream = vars::SENTINEL_STREAM.read(env);
     if dce.is_none() && dcr.is_none() && stream.is_none() {
         return Ok(None);
     }
@@ -267,7 +172,7 @@ fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::env;
+    use crate::settings::env;
 
     #[test]
     fn nothing_set_means_alerts_on_with_the_documented_defaults_and_every_option_off() {
@@ -277,7 +182,10 @@ mod tests {
             c.defender_url.as_str(),
             "https://api.security.microsoft.com/"
         );
-        assert_eq!(c.defender_scope, DEFAULT_DEFENDER_SCOPE);
+        assert_eq!(
+            c.defender_scope,
+            "https://api.securitycenter.microsoft.com/.default"
+        );
         assert_eq!(c.category, "Malware");
         assert_eq!(c.severity, None);
         assert_eq!(c.alerts_per_minute, 14);

@@ -16,7 +16,7 @@ use super::outcome::{Outcome, Report, deferred, throttled};
 use super::sentinel::{self, SentinelClient, SentinelError};
 use super::sighting::{self, SightingClient, SightingError};
 use crate::auth::TokenSource;
-use crate::config::MispSettings;
+use crate::intel::config::MispSettings;
 use crate::intel::misp::MispClient;
 use crate::matches::MatchRecord;
 

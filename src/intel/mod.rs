@@ -8,6 +8,8 @@
 //! characters and bounds every field before it can reach a match, a log or an alert.
 
 #[cfg(feature = "service")]
+pub mod config;
+#[cfg(feature = "service")]
 pub mod feed;
 pub mod misp;
 #[cfg(feature = "service")]

@@ -10,6 +10,12 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::IntelError;
+use crate::settings::vars;
+
+/// The first backoff, before jitter; it doubles with each attempt.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// The longest backoff, and the longest `Retry-After` waited out inside an invocation.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Attempts per chunk, backoff bounds, and the longest wait taken inside an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +28,9 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            attempts: 3,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(5),
+            attempts: vars::MISP_RETRY_ATTEMPTS.default,
+            base_delay: BACKOFF_BASE,
+            max_delay: BACKOFF_MAX,
         }
     }
 }
@@ -64,8 +70,8 @@ pub struct BreakerSettings {
 impl Default for BreakerSettings {
     fn default() -> Self {
         Self {
-            failures: 5,
-            cooldown: Duration::from_secs(30),
+            failures: vars::MISP_BREAKER_FAILURES.default,
+            cooldown: vars::MISP_BREAKER_COOLDOWN_SECS.default(),
         }
     }
 }

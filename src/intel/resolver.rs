@@ -14,9 +14,9 @@ use futures::StreamExt;
 use moka::Expiry;
 use tokio::sync::watch;
 
+use super::config::LookupSettings;
 use super::policy::{CircuitBreaker, retryable};
 use super::{IntelError, IntelHit, ThreatIntel, Verdict};
-use crate::config::LookupSettings;
 use crate::records::FileHash;
 
 /// Chunks of one invocation in flight to the source at once.

@@ -43,9 +43,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use super::config::{MispMode, MispSettings, SnapshotSettings};
 use super::misp::{Attribute, MispClient, MispIntel, SearchResponse};
 use super::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, RawHit, ThreatIntel, hash_parts};
-use crate::config::{MispMode, MispSettings, SnapshotSettings};
 use crate::records::FileHash;
 
 /// Seconds subtracted from the window start of an incremental pull, for clock skew between

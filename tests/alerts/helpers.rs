@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use defender_misp::config::Source;
-use defender_misp::startup::{Application, ServeConfig};
+use defender_misp::config::ServeConfig;
+use defender_misp::settings::Source;
+use defender_misp::startup::Application;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use defender_misp::alerts::AlertConfig;
-use defender_misp::config::{MatchConfig, MispSettings};
-use defender_misp::startup::{Application, ServeConfig};
+use defender_misp::config::{MatchConfig, ServeConfig};
+use defender_misp::intel::config::MispSettings;
+use defender_misp::startup::Application;
 use serde_json::Value;
 
 use crate::host_sim::{self, Declared, HostResult, Retry};

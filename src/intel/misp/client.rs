@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{SearchResponse, map_attributes};
 
-use crate::config::MispSettings;
+use crate::intel::config::MispSettings;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, ThreatIntel};
 use crate::records::FileHash;
 use crate::secret::Secret;

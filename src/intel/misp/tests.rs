@@ -7,7 +7,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::config::MispSettings;
+use crate::intel::config::MispSettings;
 use crate::intel::{IntelError, ThreatIntel};
 use crate::secret::Secret;
 

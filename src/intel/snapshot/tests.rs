@@ -1,7 +1,7 @@
 //! The snapshot against a wiremock MISP that pages, filters by time and flags, and can fail.
 
 use super::*;
-use crate::config::{MispMode, MispSettings};
+use crate::intel::config::{MispMode, MispSettings};
 use std::collections::HashMap as Map;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -345,7 +345,7 @@ fn digests_and_uuids_round_trip() {
 
 #[tokio::test]
 async fn through_the_resolver_misses_cost_no_lookup_and_hits_one_request() {
-    use crate::config::LookupSettings;
+    use crate::intel::config::LookupSettings;
     use crate::intel::resolver::Resolver;
     let s = Setup::new(sample()).await;
     let intel = Arc::new(s.intel("snapshot"));

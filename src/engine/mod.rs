@@ -9,11 +9,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{Allowlist, Limits};
+pub mod config;
+
 use crate::host::EventMeta;
 use crate::intel::resolver::{Resolution, Resolver, Seeded};
 use crate::matches::MatchRecord;
 use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+pub use config::{Allowlist, Limits};
 
 /// One event as received: its exact bytes and where it sat in the partition.
 #[derive(Debug, Clone, Default)]
@@ -284,7 +286,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::config::LookupSettings;
+    use crate::intel::config::LookupSettings;
     use crate::intel::{IntelError, IntelHit, RawHit, ThreatIntel};
 
     /// Knows every hash starting with `b`; fails every call when told to.

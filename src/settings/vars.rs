@@ -1,0 +1,189 @@
+//! Every environment variable the program reads, declared once: name (the constant's own), kind,
+//! default, accepted values and meaning. The README's settings table and `local.settings.json`
+//! list the same variables for operators; `tests/infra.rs` checks the deployment against [`all`].
+
+#![expect(
+    non_upper_case_globals,
+    reason = "each constant is named after its variable, and the storage ones are mixed case"
+)]
+
+use super::{Choice, Declared, Flag, Number, Seconds, SecretText, Text};
+
+/// Declares each setting as a `pub const` named after its variable, and [`all`] of them.
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])+ $name:ident: $kind:ty = $init:expr; )*) => {
+        $( $(#[doc = $doc])+ pub const $name: $kind = $init.named(stringify!($name)); )*
+
+        /// Every declared variable, in declaration order.
+        pub fn all() -> Vec<Declared> {
+            vec![$( $name.declared(concat!($($doc, "\n"),+).trim()), )*]
+        }
+    };
+}
+
+/// The categories `CreateAlertByReference` accepts ("category" in
+/// <https://learn.microsoft.com/defender-endpoint/api/create-alert-by-reference>).
+pub const ALERT_CATEGORIES: [&str; 16] = [
+    "General",
+    "CommandAndControl",
+    "Collection",
+    "CredentialAccess",
+    "DefenseEvasion",
+    "Discovery",
+    "Exfiltration",
+    "Exploit",
+    "Execution",
+    "InitialAccess",
+    "LateralMovement",
+    "Malware",
+    "Persistence",
+    "PrivilegeEscalation",
+    "Ransomware",
+    "SuspiciousActivity",
+];
+
+/// Active indicators a tenant may hold; Microsoft does not raise it.
+pub const TENANT_INDICATOR_CAP: u64 = 15_000;
+
+settings! {
+    // --- The Functions host ------------------------------------------------------------------
+
+    /// Port `serve` listens on, on 127.0.0.1 (set by the host).
+    FUNCTIONS_CUSTOMHANDLER_PORT: Text = Text::REQUIRED;
+
+    // --- MISP: where and how to ask (intel::config) ------------------------------------------
+
+    /// Base URL of the MISP server; `http://` warns unless loopback.
+    MISP_URL: Text = Text::REQUIRED;
+    /// MISP automation key, sent as `Authorization`; never logged.
+    MISP_API_KEY: SecretText = SecretText::REQUIRED;
+    /// Distinct hashes per restSearch request.
+    MISP_CHUNK_SIZE: Number<usize> = Number::new(1000, 1).at_most(100_000);
+    /// Only attributes of published events match.
+    MISP_PUBLISHED_ONLY: Flag = Flag::new(true);
+    /// MISP drops attributes on its enabled warninglists.
+    MISP_ENFORCE_WARNINGLIST: Flag = Flag::new(true);
+    /// Verify the MISP server's TLS certificate.
+    MISP_VERIFY_TLS: Flag = Flag::new(true);
+    /// PEM file of a private CA to trust for MISP.
+    MISP_CA_CERT: Text = Text::OPTIONAL;
+    /// One MISP request ends within this.
+    MISP_TIMEOUT_SECS: Seconds = Seconds::new(30, 1);
+    /// `online`: restSearch per batch; `snapshot`: match an in-memory copy of MISP's IOC hashes;
+    /// `hybrid`: the snapshot, online while it is not loaded or stale (see `intel::snapshot`).
+    MISP_MODE: Choice = Choice::new(&["online", "snapshot", "hybrid"], Some("online"));
+    /// snapshot/hybrid: interval of the incremental pull (by `timestamp` and `publish_timestamp`).
+    MISP_SNAPSHOT_REFRESH_SECS: Seconds = Seconds::new(300, 1);
+    /// snapshot/hybrid: interval of the full reload that drops hard deletes and unpublished
+    /// events; at least `MISP_SNAPSHOT_REFRESH_SECS`.
+    MISP_SNAPSHOT_RESYNC_SECS: Seconds = Seconds::new(86_400, 1);
+    /// snapshot/hybrid: attributes per restSearch page (`limit`).
+    MISP_SNAPSHOT_PAGE_SIZE: Number<usize> = Number::new(5000, 1).at_most(100_000);
+
+    // --- Lookups: cache, deadline and fault policy (intel::config) ---------------------------
+
+    /// How long a hit is remembered; 0 turns hit caching off.
+    MISP_CACHE_HIT_TTL_SECS: Seconds = Seconds::new(3600, 0);
+    /// How long a miss is remembered; 0 turns miss caching off.
+    MISP_CACHE_MISS_TTL_SECS: Seconds = Seconds::new(600, 0);
+    /// Verdicts held at most.
+    MISP_CACHE_CAPACITY: Number<u64> = Number::new(1_000_000, 0);
+    /// All MISP work of one invocation ends within this.
+    MISP_DEADLINE_SECS: Seconds = Seconds::new(60, 1);
+    /// Attempts per MISP request inside one invocation (lookups, snapshot pages, sightings),
+    /// with jittered exponential backoff, never past the deadline. 1 means no retry.
+    MISP_RETRY_ATTEMPTS: Number<u32> = Number::new(3, 1);
+    /// Consecutive failures that open the circuit breaker (then lookups fail at once).
+    MISP_BREAKER_FAILURES: Number<u32> = Number::new(5, 1);
+    /// How long the open breaker fails lookups at once; a 429 opens it for its `Retry-After`.
+    MISP_BREAKER_COOLDOWN_SECS: Seconds = Seconds::new(30, 0);
+
+    // --- Matching: bounds and the allowlist (engine::config) ---------------------------------
+
+    /// File of hashes never looked up, one a line (`#` comments).
+    MATCH_ALLOWLIST: Text = Text::OPTIONAL;
+    /// Largest invocation body accepted: 100 events of 1 MB, base64-encoded (×4/3), plus
+    /// metadata, with room to spare.
+    MATCH_MAX_REQUEST_BYTES: Number<usize> = Number::new(256 * 1024 * 1024, 0);
+    /// Events per invocation; the rest are dead-lettered.
+    MATCH_MAX_EVENTS: Number<usize> = Number::new(5000, 0);
+    /// Bytes per event; a larger one is dead-lettered.
+    MATCH_MAX_EVENT_BYTES: Number<usize> = Number::new(4 * 1024 * 1024, 0);
+    /// Records per event body; more is dead-lettered.
+    MATCH_MAX_RECORDS_PER_EVENT: Number<usize> = Number::new(10_000, 0);
+    /// Nesting of objects and arrays in an event body; deeper is dead-lettered (Defender
+    /// records nest three or four levels).
+    MATCH_MAX_JSON_DEPTH: Number<usize> = Number::new(64, 0);
+
+    // --- Azure identity (azure::auth) ---------------------------------------------------------
+
+    /// The credential: `managed-identity`, `client-secret` or `azure-cli`.
+    AZURE_AUTH: Choice = Choice::new(
+        &["managed-identity", "client-secret", "azure-cli"],
+        Some("managed-identity"),
+    );
+    /// Client id of a user-assigned managed identity; unset: the system-assigned one.
+    MANAGED_IDENTITY_CLIENT_ID: Text = Text::OPTIONAL;
+    /// The app registration's tenant, for `client-secret`.
+    AZURE_TENANT_ID: Text = Text::OPTIONAL;
+    /// The app registration's client id, for `client-secret`.
+    AZURE_CLIENT_ID: Text = Text::OPTIONAL;
+    /// The app registration's secret, for `client-secret`.
+    AZURE_CLIENT_SECRET: SecretText = SecretText::OPTIONAL;
+
+    // --- Alerting (alerts::config) ------------------------------------------------------------
+
+    /// Defender API base; regional and government hosts, or `http://` loopback for tests.
+    DEFENDER_API_URL: Text = Text::or("https://api.security.microsoft.com");
+    /// Token scope for the Defender API.
+    DEFENDER_TOKEN_SCOPE: Text = Text::or("https://api.securitycenter.microsoft.com/.default");
+    /// Create an alert by reference for each alertable match.
+    DEFENDER_ALERTS: Flag = Flag::new(true);
+    /// `Low`, `Medium` or `High` for every alert; unset: from MISP's `threat_level_id`.
+    DEFENDER_ALERT_SEVERITY: Choice = Choice::new(&["Low", "Medium", "High"], None);
+    /// One of the documented alert categories.
+    DEFENDER_ALERT_CATEGORY: Choice = Choice::new(&ALERT_CATEGORIES, Some("Malware"));
+    /// The alert's `recommendedAction`.
+    DEFENDER_RECOMMENDED_ACTION: Text = Text::or(
+        "Investigate the file and the device: read the MISP event named in the description, check where the file came from and what it did, and isolate the device if the file ran.",
+    );
+    /// Alert calls per 60 s; Defender allows 15 `CreateAlertByReference` calls a minute.
+    DEFENDER_ALERTS_PER_MINUTE: Number<u32> =
+        Number::new(14, 1).at_most(14).because("Defender allows 15");
+    /// No second alert for the same device and hash within this.
+    ALERT_DEDUPE_WINDOW_SECS: Seconds = Seconds::new(86_400, 0);
+    /// 404 answers (event not yet indexed) before the match is recorded and dropped.
+    DEFENDER_NOT_FOUND_RETRIES: Number<u32> = Number::new(5, 0);
+    /// `off`, `audit`, `block` or `block-and-remediate`.
+    DEFENDER_INDICATOR_ACTION: Choice =
+        Choice::new(&["off", "audit", "block", "block-and-remediate"], Some("off"));
+    /// Indicator lifetime in days.
+    DEFENDER_INDICATOR_EXPIRY_DAYS: Number<u32> = Number::new(30, 1).at_most(3650);
+    /// `Informational`, `Low`, `Medium` or `High`.
+    DEFENDER_INDICATOR_SEVERITY: Choice =
+        Choice::new(&["Informational", "Low", "Medium", "High"], Some("Medium"));
+    /// Indicators this process creates at most (the tenant holds 15,000).
+    DEFENDER_INDICATOR_MAX: Number<u64> = Number::new(10_000, 1)
+        .at_most(TENANT_INDICATOR_CAP)
+        .because("the tenant's cap");
+    /// Add a MISP sighting for each matched attribute.
+    MISP_SIGHTINGS: Flag = Flag::new(false);
+    /// A MISP key whose role has the sighting permission; unset: `MISP_API_KEY`.
+    MISP_SIGHTING_API_KEY: SecretText = SecretText::OPTIONAL;
+    /// Data collection endpoint; with the next two, every match is sent to Sentinel.
+    SENTINEL_DCE_URL: Text = Text::OPTIONAL;
+    /// Immutable id of the data collection rule (`dcr-…`).
+    SENTINEL_DCR_ID: Text = Text::OPTIONAL;
+    /// Stream name in the rule, e.g. `Custom-MispMatches_CL`.
+    SENTINEL_STREAM: Text = Text::OPTIONAL;
+
+    // --- Storage, for `replay --enqueue` (azure::queue) ---------------------------------------
+
+    /// The storage account as the Functions host reads it: a connection string (it holds the
+    /// account key) or `UseDevelopmentStorage=true`.
+    AzureWebJobsStorage: SecretText = SecretText::OPTIONAL;
+    /// Identity-based access: the queue service URI.
+    AzureWebJobsStorage__queueServiceUri: Text = Text::OPTIONAL;
+    /// Identity-based access: the account name.
+    AzureWebJobsStorage__accountName: Text = Text::OPTIONAL;
+}
