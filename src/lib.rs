@@ -20,7 +20,8 @@
 //! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
 //! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel).
 //! - [`auth`]: the choice of `azure_identity` credential and the tokens it hands out.
-//! - [`server`]: the axum router: `GET /`, `POST /MatchEvents`, `POST /RaiseAlerts`.
+//! - [`server`]: the axum router and its two handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
+//!   with the host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`startup`]: building and running the server.
 //! - [`scan`]: offline matching of exported records; [`replay`]: dead letters and poison messages again.
 //! - [`storage`]: Azure Storage queues, to put replayed matches back on `misp-matches`.

@@ -125,9 +125,9 @@ fn the_syntax_check_reports_a_broken_file_with_its_position() {
     assert!(!syntax_errors("var a = {\n  ...b\n}\n").is_empty());
 }
 
-/// `POST` routes of `src/server.rs`: `.route("/Name", post(`.
+/// `POST` routes of `src/server/mod.rs`: `.route("/Name", post(`.
 fn post_routes() -> BTreeSet<String> {
-    let server = read(&root().join("src/server.rs"));
+    let server = read(&root().join("src/server/mod.rs"));
     let routes: BTreeSet<String> = server
         .split(".route(\"/")
         .skip(1)
@@ -166,7 +166,7 @@ fn function_folders_are_exactly_the_routes_the_handler_serves() {
     for folder in folders.keys() {
         assert!(
             routes.contains(folder),
-            "{folder}/function.json has no POST /{folder} route in src/server.rs; the host would get 404"
+            "{folder}/function.json has no POST /{folder} route in src/server/mod.rs; the host would get 404"
         );
     }
     for route in &routes {

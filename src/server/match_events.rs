@@ -1,22 +1,20 @@
-//! The axum router the Functions host calls: `GET /` (readiness), `POST /MatchEvents`,
-//! `POST /RaiseAlerts`. Every answer is JSON `{"Outputs","Logs","ReturnValue"}`; a failure the
-//! host should retry is a 500 that still carries that body.
+//! `POST /MatchEvents`: one Event Hub batch from the host in; matches on the `matches` queue
+//! output and dead letters on the `deadletter` blob output, or a 500 asking the host to retry.
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::alerts::AlertService;
+use super::AppState;
+use super::reply::{bad_request, body_rejected, host_reply};
 use crate::deadletter::DeadLetterDoc;
-use crate::engine::{Engine, EventInput};
-use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata, decode_events};
+use crate::engine::{BatchOutcome, EventInput};
+use crate::host::{
+    EventEncoding, InvocationRequest, InvocationResponse, TriggerMetadata, decode_events,
+};
 
 /// Trigger binding name of `MatchEvents` (function.json `name`).
 pub const EVENTS_BINDING: &str = "events";
@@ -24,57 +22,15 @@ pub const EVENTS_BINDING: &str = "events";
 pub const MATCHES_OUTPUT: &str = "matches";
 pub const DEADLETTER_OUTPUT: &str = "deadletter";
 
-/// What the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub alerts: Arc<AlertService>,
-}
-
-/// Every route the handler serves.
-pub fn router(state: AppState) -> Router {
-    let body_limit = state.engine.limits().max_request_bytes;
-    Router::new()
-        .route("/", get(ready))
-        .route("/MatchEvents", post(match_events))
-        .route("/RaiseAlerts", post(crate::alerts::raise_alerts))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
-}
-
-async fn ready() -> &'static str {
-    "ready"
-}
-
-/// A host-protocol answer with the given status.
-pub fn host_reply(status: StatusCode, response: &InvocationResponse) -> Response {
-    let body = serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec());
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// Answers a request the handler cannot read at all (not the host's envelope). The host counts
-/// it failed, so a retry policy tries again.
-pub fn bad_request(reason: String) -> Response {
-    tracing::error!(%reason, "unreadable invocation request");
-    host_reply(
-        StatusCode::BAD_REQUEST,
-        &InvocationResponse::with_logs(vec![reason]),
-    )
-}
-
-/// A body that could not be read (over `MATCH_MAX_REQUEST_BYTES`, or cut): still a JSON answer,
-/// with a status the host counts as failed, and the reason in the logs.
-pub fn body_rejected(rejection: &BytesRejection) -> Response {
-    let reason = format!("the request body could not be read: {rejection}");
-    tracing::error!(%reason, "rejected invocation body");
-    host_reply(
-        rejection.status(),
-        &InvocationResponse::with_logs(vec![reason]),
-    )
+/// The batch as the engine takes it, with what the host said about it.
+struct Batch {
+    meta: TriggerMetadata,
+    encoding: EventEncoding,
+    inputs: Vec<EventInput>,
 }
 
 #[tracing::instrument(skip_all, fields(invocation = tracing::field::Empty))]
-async fn match_events(
+pub async fn match_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -90,26 +46,30 @@ async fn match_events(
         Ok(body) => body,
         Err(rejection) => return body_rejected(&rejection),
     };
-    let request: InvocationRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return bad_request(format!(
-                "MatchEvents: the request is not a host invocation: {e}"
-            ));
-        }
+    let batch = match read_batch(body) {
+        Ok(batch) => batch,
+        Err(reason) => return bad_request(reason),
     };
+    let outcome = state
+        .engine
+        .process(batch.inputs, batch.meta.retries_left())
+        .await;
+    answer(outcome, &batch.meta, batch.encoding, invocation_id)
+}
+
+/// The host's invocation request, decoded down to the engine's input; `Err` says why it cannot be.
+fn read_batch(body: Bytes) -> Result<Batch, String> {
+    let request: InvocationRequest = serde_json::from_slice(&body)
+        .map_err(|e| format!("MatchEvents: the request is not a host invocation: {e}"))?;
     drop(body);
     let Some(trigger) = request.data(EVENTS_BINDING) else {
-        return bad_request(format!(
+        return Err(format!(
             "MatchEvents: the request has no `{EVENTS_BINDING}` trigger data"
         ));
     };
-    let (encoding, bodies) = match decode_events(trigger) {
-        Ok(decoded) => decoded,
-        Err(e) => return bad_request(format!("MatchEvents: {e}")),
-    };
+    let (encoding, bodies) = decode_events(trigger).map_err(|e| format!("MatchEvents: {e}"))?;
     let meta = TriggerMetadata::parse(&request.metadata);
-    let inputs: Vec<EventInput> = bodies
+    let inputs = bodies
         .into_iter()
         .enumerate()
         .map(|(i, b)| EventInput {
@@ -117,8 +77,21 @@ async fn match_events(
             meta: meta.event(i),
         })
         .collect();
+    Ok(Batch {
+        meta,
+        encoding,
+        inputs,
+    })
+}
 
-    let outcome = state.engine.process(inputs, meta.retries_left()).await;
+/// The answer for a processed batch: a 500 with nothing written when the host should retry,
+/// else a 200 with the matches and the dead-letter document.
+fn answer(
+    outcome: BatchOutcome,
+    meta: &TriggerMetadata,
+    encoding: EventEncoding,
+    invocation_id: Option<String>,
+) -> Response {
     let summary = &outcome.summary;
     let partition = meta.partition_id.as_deref().unwrap_or("?");
     let line = match outcome.retry {
@@ -141,20 +114,17 @@ async fn match_events(
         ms = summary.millis as u64,
         "batch"
     );
-
     if let Some(reason) = outcome.retry {
         tracing::warn!(%reason, retry = ?meta.retry, "asking the host to retry the batch");
-        let logs = vec![line, reason];
         return host_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &InvocationResponse::with_logs(logs),
+            &InvocationResponse::with_logs(vec![line, reason]),
         );
     }
-
     let mut logs = vec![line];
     let dead = DeadLetterDoc::build(&outcome.dead, meta.partition_id.clone()).map(|mut doc| {
         doc.event_hub_name = meta.event_hub_name.clone();
-        doc.invocation_id = invocation_id.clone();
+        doc.invocation_id = invocation_id;
         logs.push(format!(
             "dead-lettered {} event(s): {}",
             doc.events.len(),
