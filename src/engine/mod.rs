@@ -12,9 +12,11 @@ use std::time::Instant;
 pub mod config;
 
 use crate::host::EventMeta;
-use crate::intel::resolver::{Resolution, Resolver, Seeded};
+use crate::intel::resolver::{Resolution, Resolver};
 use crate::matches::MatchRecord;
-use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+use crate::records::{
+    FileHash, HashField, Record, Seeded, extract_hashes, json_depth_exceeds, parse_body,
+};
 pub use config::{Allowlist, Limits};
 
 /// One event as received: its exact bytes and where it sat in the partition.

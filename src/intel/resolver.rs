@@ -17,16 +17,13 @@ use tokio::sync::watch;
 use super::config::LookupSettings;
 use super::policy::{CircuitBreaker, retryable};
 use super::{IntelError, IntelHit, ThreatIntel, Verdict};
-use crate::records::FileHash;
+use crate::records::{FileHash, Seeded};
 
 /// Chunks of one invocation in flight to the source at once.
 pub const CHUNK_CONCURRENCY: usize = 4;
 
 type Answer = Option<Result<Verdict, IntelError>>;
 type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>, Seeded>>>;
-/// Per-process seeded hashing for hash-keyed maps: SipHash was a tenth of a warm batch's
-/// instructions under callgrind (BENCHMARKS.md); the seed keeps crafted digests from colliding.
-pub type Seeded = foldhash::fast::RandomState;
 
 struct VerdictExpiry {
     hit_ttl: Duration,

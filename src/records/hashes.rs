@@ -7,6 +7,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// How maps and sets keyed by [`FileHash`] hash: foldhash with a per-process seed. SipHash was a
+/// tenth of a warm batch's instructions under callgrind (BENCHMARKS.md); the seed keeps crafted
+/// digests from colliding.
+#[cfg(feature = "service")]
+pub type Seeded = foldhash::fast::RandomState;
+
 /// Why a string is not a file hash.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::error::Category;
 
 pub use extract::{HashField, HashRole, RecordHashes, extract_hashes};
+#[cfg(feature = "service")]
+pub use hashes::Seeded;
 pub use hashes::{FileHash, HashError, HashType, Md5, Sha1, Sha256};
 pub use lenient::Loose;
 
