@@ -23,7 +23,8 @@
 //! - [`server`]: the axum router and its two handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
 //!   with the host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`startup`]: building and running the server.
-//! - [`scan`]: offline matching of exported records; [`replay`]: dead letters and poison messages again.
+//! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
+//!   messages again), with the engine both build.
 //! - [`storage`]: Azure Storage queues, to put replayed matches back on `misp-matches`.
 //!
 //! Without the default feature `service` only the pure decoders build (`host`, `records`,
@@ -36,6 +37,8 @@ pub mod alerts;
 #[cfg(feature = "service")]
 pub mod auth;
 #[cfg(feature = "service")]
+pub mod cli;
+#[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
 pub mod deadletter;
@@ -45,10 +48,6 @@ pub mod host;
 pub mod intel;
 pub mod matches;
 pub mod records;
-#[cfg(feature = "service")]
-pub mod replay;
-#[cfg(feature = "service")]
-pub mod scan;
 pub mod secret;
 #[cfg(feature = "service")]
 pub mod server;

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use defender_misp::cli::replay::{self, ReplayOptions};
+use defender_misp::cli::scan::{self, ScanOptions};
 use defender_misp::config::ServeConfig;
-use defender_misp::replay::{self, ReplayOptions};
-use defender_misp::scan::{self, ScanOptions};
 use defender_misp::settings::ProcessEnv;
 use defender_misp::startup::Application;
 

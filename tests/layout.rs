@@ -512,7 +512,6 @@ const KNOWN: &[&[&str]] = &[
     &["intel/resolver.rs:", "fn resolve_until is"],
     &["intel/snapshot.rs: ", "lines outside test modules"],
     &["intel/snapshot.rs:", "fn refresh is"],
-    &["replay.rs:", "fn run is"],
 ];
 
 #[test]

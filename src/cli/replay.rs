@@ -5,7 +5,7 @@
 //! `RaiseAlerts` acts on it (alerts are deduplicated by device and hash, actions by `matchId`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,10 +13,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use super::offline::{collect_files, offline_engine};
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::Engine;
 use crate::matches::MatchRecord;
-use crate::scan::{collect_files, offline_engine};
 use crate::settings::Source;
 use crate::storage::{QueueService, StorageAccount};
 
@@ -56,88 +56,125 @@ pub fn match_from_message(line: &str) -> Result<MatchRecord, String> {
     serde_json::from_str(&decoded).map_err(|e| format!("message text is not a match: {e}"))
 }
 
+/// What a replay did, for its last line and exit code.
+#[derive(Default)]
+struct Tally {
+    failures: usize,
+    printed: usize,
+    enqueued: usize,
+}
+
 pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
     let queue = if options.enqueue {
-        let account = StorageAccount::from_env(env)?;
-        let q = QueueService::connect(&account, || {
-            Ok(azure_identity::DeveloperToolsCredential::new(None)
-                .context("no developer credential (az login)")?)
-        })?;
-        q.ensure_queue(MATCHES_QUEUE)
-            .await
-            .context("cannot reach the misp-matches queue")?;
-        Some(q)
+        Some(open_queue(env).await?)
     } else {
         None
     };
     let mut engine: Option<Engine> = None;
-    let mut failures = 0usize;
-    let mut printed = 0usize;
-    let mut enqueued = 0usize;
-
+    let mut tally = Tally::default();
     for file in collect_files(&options.paths)? {
         let bytes =
             std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let mut matches = Vec::new();
-        if let Ok(doc) = serde_json::from_slice::<DeadLetterDoc>(&bytes) {
-            let inputs = doc
-                .inputs()
-                .with_context(|| format!("{}: an event body is not base64", file.display()))?;
-            if engine.is_none() {
-                engine = Some(offline_engine(
-                    options.misp_feed.as_deref(),
-                    env,
-                    "replaying dead letters",
-                )?);
-            }
-            let outcome = engine
-                .as_ref()
-                .expect("built above")
-                .process(inputs, false)
-                .await;
-            for d in &outcome.dead {
-                failures += 1;
-                eprintln!(
-                    "{}: event {} still fails: {}",
-                    file.display(),
-                    d.index + 1,
-                    d.reason
-                );
-            }
-            matches = outcome.matches;
-        } else {
-            for (n, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+        let matches = match serde_json::from_slice::<DeadLetterDoc>(&bytes) {
+            Ok(doc) => {
+                if engine.is_none() {
+                    engine = Some(offline_engine(
+                        options.misp_feed.as_deref(),
+                        env,
+                        "replaying dead letters",
+                    )?);
                 }
-                match match_from_message(line) {
-                    Ok(m) => matches.push(m),
-                    Err(e) => {
-                        failures += 1;
-                        eprintln!("{}: line {}: {e}", file.display(), n + 1);
-                    }
-                }
+                let engine = engine.as_ref().expect("built above");
+                rematch(&doc, &file, engine, &mut tally).await?
             }
-        }
-        let mut out = std::io::stdout().lock();
-        for m in &matches {
-            let text = serde_json::to_string(m)?;
-            writeln!(out, "{text}")?;
-            printed += 1;
-            if let Some(q) = &queue {
-                q.put_message(MATCHES_QUEUE, &text)
-                    .await
-                    .with_context(|| format!("enqueue {}", m.match_id))?;
-                enqueued += 1;
-            }
-        }
+            Err(_) => read_poison(&bytes, &file, &mut tally),
+        };
+        emit(&matches, queue.as_ref(), &mut tally).await?;
     }
-    eprintln!("replayed: {printed} match(es), {enqueued} enqueued, {failures} still failing");
-    Ok(if failures == 0 {
+    eprintln!(
+        "replayed: {} match(es), {} enqueued, {} still failing",
+        tally.printed, tally.enqueued, tally.failures
+    );
+    Ok(if tally.failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The `misp-matches` queue of the storage account in the settings, created if missing.
+async fn open_queue(env: &dyn Source) -> anyhow::Result<QueueService> {
+    let account = StorageAccount::from_env(env)?;
+    let q = QueueService::connect(&account, || {
+        Ok(azure_identity::DeveloperToolsCredential::new(None)
+            .context("no developer credential (az login)")?)
+    })?;
+    q.ensure_queue(MATCHES_QUEUE)
+        .await
+        .context("cannot reach the misp-matches queue")?;
+    Ok(q)
+}
+
+/// A dead-letter document's events through the engine again; those that still fail are reported.
+async fn rematch(
+    doc: &DeadLetterDoc,
+    file: &Path,
+    engine: &Engine,
+    tally: &mut Tally,
+) -> anyhow::Result<Vec<MatchRecord>> {
+    let inputs = doc
+        .inputs()
+        .with_context(|| format!("{}: an event body is not base64", file.display()))?;
+    let outcome = engine.process(inputs, false).await;
+    for d in &outcome.dead {
+        tally.failures += 1;
+        eprintln!(
+            "{}: event {} still fails: {}",
+            file.display(),
+            d.index + 1,
+            d.reason
+        );
+    }
+    Ok(outcome.matches)
+}
+
+/// Poison-queue messages saved as JSON lines; an unreadable line is reported.
+fn read_poison(bytes: &[u8], file: &Path, tally: &mut Tally) -> Vec<MatchRecord> {
+    let mut matches = Vec::new();
+    for (n, line) in String::from_utf8_lossy(bytes).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match match_from_message(line) {
+            Ok(m) => matches.push(m),
+            Err(e) => {
+                tally.failures += 1;
+                eprintln!("{}: line {}: {e}", file.display(), n + 1);
+            }
+        }
+    }
+    matches
+}
+
+/// Prints each match as a JSON line, and puts it on the queue when there is one.
+async fn emit(
+    matches: &[MatchRecord],
+    queue: Option<&QueueService>,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for m in matches {
+        let text = serde_json::to_string(m)?;
+        writeln!(out, "{text}")?;
+        tally.printed += 1;
+        if let Some(q) = queue {
+            q.put_message(MATCHES_QUEUE, &text)
+                .await
+                .with_context(|| format!("enqueue {}", m.match_id))?;
+            tally.enqueued += 1;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

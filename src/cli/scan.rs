@@ -6,18 +6,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::MatchConfig;
-use crate::engine::{BatchSummary, Engine, EventInput};
-use crate::intel::ThreatIntel;
-use crate::intel::config::MispSettings;
-use crate::intel::feed::FeedIntel;
-use crate::intel::misp::MispIntel;
-use crate::intel::resolver::Resolver;
+use super::offline::{collect_files, offline_engine};
+use crate::engine::{BatchSummary, EventInput};
 use crate::settings::Source;
 
 /// Lines of a JSON-lines file matched as one batch.
@@ -29,30 +23,6 @@ pub struct ScanOptions {
     pub paths: Vec<PathBuf>,
     pub misp_feed: Option<PathBuf>,
     pub progress: bool,
-}
-
-/// Every file under the given paths, in a stable order.
-pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    !p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
-                .collect();
-            entries.sort();
-            files.extend(collect_files(&entries)?);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
 }
 
 /// Splits a file into event bodies: a single JSON document is one body; otherwise each
@@ -86,37 +56,6 @@ fn add(total: &mut BatchSummary, s: &BatchSummary) {
     total.clean_events += s.clean_events;
     total.dead_lettered += s.dead_lettered;
     total.millis += s.millis;
-}
-
-/// The engine for work outside Azure (`scan`, `replay`): a MISP feed folder when given, else the
-/// MISP server of `MISP_URL`/`MISP_API_KEY`; `command` names the caller in the error.
-pub fn offline_engine(
-    misp_feed: Option<&Path>,
-    env: &dyn Source,
-    command: &str,
-) -> anyhow::Result<Engine> {
-    let matching = MatchConfig::from_env(env)?;
-    let intel: Arc<dyn ThreatIntel> = match misp_feed {
-        Some(dir) => {
-            let feed = FeedIntel::load(dir)?;
-            eprintln!(
-                "feed {}: {} events, {} file-hash IOCs",
-                dir.display(),
-                feed.events(),
-                feed.len()
-            );
-            Arc::new(feed)
-        }
-        None => Arc::new(MispIntel::new(&MispSettings::from_env(env).with_context(
-            || format!("{command} needs MISP_URL and MISP_API_KEY, or --misp-feed DIR"),
-        )?)?),
-    };
-    let resolver = Arc::new(Resolver::new(intel, matching.lookup.clone()));
-    Ok(Engine::new(
-        resolver,
-        matching.allowlist.clone(),
-        matching.limits,
-    ))
 }
 
 /// Runs a scan. Exit code: 0 when every event ended matched or clean (whether or not anything

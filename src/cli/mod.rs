@@ -1,0 +1,7 @@
+//! The commands that run outside Azure: `scan` matches exported records, `replay` runs dead
+//! letters and poison messages again; [`offline`] holds what both need. `serve` is
+//! [`crate::startup`]; `main.rs` only parses arguments and dispatches.
+
+pub mod offline;
+pub mod replay;
+pub mod scan;
