@@ -19,13 +19,13 @@
 //! - [`matches`]: the match record, the public output shape.
 //! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
 //! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel).
-//! - [`auth`]: the choice of `azure_identity` credential and the tokens it hands out.
+//! - [`azure`]: the choice of `azure_identity` credential and the tokens it hands out (`auth`), and
+//!   the Storage queues `replay --enqueue` puts matches back on (`queue`).
 //! - [`server`]: the axum router and its two handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
 //!   with the host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`startup`]: building and running the server.
 //! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
 //!   messages again), with the engine both build.
-//! - [`storage`]: Azure Storage queues, to put replayed matches back on `misp-matches`.
 //!
 //! Without the default feature `service` only the pure decoders build (`host`, `records`,
 //! `matches`, `intel`'s types): that is what the fuzz targets link.
@@ -35,7 +35,7 @@
 #[cfg(feature = "service")]
 pub mod alerts;
 #[cfg(feature = "service")]
-pub mod auth;
+pub mod azure;
 #[cfg(feature = "service")]
 pub mod cli;
 #[cfg(feature = "service")]
@@ -55,6 +55,4 @@ pub mod server;
 pub mod settings;
 #[cfg(feature = "service")]
 pub mod startup;
-#[cfg(feature = "service")]
-pub mod storage;
 pub mod text;

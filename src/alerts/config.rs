@@ -1,13 +1,13 @@
 //! Alerting settings, parsed once at start from their declarations in [`crate::settings::vars`]
 //! (`DEFENDER_*`, `ALERT_DEDUPE_WINDOW_SECS`, `MISP_SIGHTINGS`, `MISP_SIGHTING_API_KEY`,
-//! `SENTINEL_*`, and the credential's, see [`crate::auth`]). Every action but the Defender alert
+//! `SENTINEL_*`, and the credential's, see [`crate::azure::auth`]). Every action but the Defender alert
 //! is off unless configured; a missing credential setting is not checked here.
 
 use std::time::Duration;
 
 use url::Url;
 
-use crate::auth::AuthMethod;
+use crate::azure::auth::AuthMethod;
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, http_url, is_plain_remote, vars};
 

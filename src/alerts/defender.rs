@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{AuthError, TokenSource};
+use crate::azure::auth::{AuthError, TokenSource};
 use crate::intel::misp::retry_after;
 use crate::text::clean_text;
 

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::config::SENTINEL_SCOPE;
 use super::defender::transport;
-use crate::auth::{AuthError, TokenSource};
+use crate::azure::auth::{AuthError, TokenSource};
 use crate::intel::misp::retry_after;
 use crate::matches::MatchRecord;
 use crate::text::clean_text;

@@ -15,7 +15,7 @@ use super::indicator::{self, Quota};
 use super::outcome::{Outcome, Report, deferred, throttled};
 use super::sentinel::{self, SentinelClient, SentinelError};
 use super::sighting::{self, SightingClient, SightingError};
-use crate::auth::TokenSource;
+use crate::azure::auth::TokenSource;
 use crate::intel::config::MispSettings;
 use crate::intel::misp::MispClient;
 use crate::matches::MatchRecord;

@@ -14,11 +14,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::offline::{collect_files, offline_engine};
+use crate::azure::queue::{QueueService, StorageAccount};
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::Engine;
 use crate::matches::MatchRecord;
 use crate::settings::Source;
-use crate::storage::{QueueService, StorageAccount};
 
 /// The queue `MatchEvents` writes and `RaiseAlerts` reads.
 pub const MATCHES_QUEUE: &str = "misp-matches";

@@ -122,9 +122,10 @@ async fn enqueue_puts_matches_on_the_misp_matches_queue_in_azurite() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let queue =
-        defender_misp::storage::QueueService::from_connection_string("UseDevelopmentStorage=true")
-            .unwrap();
+    let queue = defender_misp::azure::queue::QueueService::from_connection_string(
+        "UseDevelopmentStorage=true",
+    )
+    .unwrap();
     let messages = queue.peek_messages("misp-matches", 32).await.unwrap();
     assert!(
         messages
