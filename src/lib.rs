@@ -11,6 +11,8 @@
 //!   subsystem's own settings type.
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
+//! - [`http`]: every outbound client's HTTP: building, endpoints, credentials, bounded bodies, and
+//!   the one place a status, a `Retry-After` or a transport failure becomes a meaning.
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
 //! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
@@ -45,6 +47,8 @@ pub mod deadletter;
 #[cfg(feature = "service")]
 pub mod engine;
 pub mod host;
+#[cfg(feature = "service")]
+pub mod http;
 pub mod intel;
 pub mod matches;
 pub mod records;

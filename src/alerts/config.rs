@@ -8,6 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::azure::auth::AuthMethod;
+use crate::http;
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, http_url, is_plain_remote, vars};
 
@@ -159,12 +160,8 @@ fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, Confi
             "must be a stream name such as Custom-X_CL",
         ));
     }
-    let mut ingest_url = token_url("SENTINEL_DCE_URL", &dce)?;
-    let path = format!(
-        "{}/dataCollectionRules/{dcr}/streams/{stream}",
-        ingest_url.path().trim_end_matches('/')
-    );
-    ingest_url.set_path(&path);
+    let dce = token_url("SENTINEL_DCE_URL", &dce)?;
+    let mut ingest_url = http::join(&dce, &format!("dataCollectionRules/{dcr}/streams/{stream}"));
     ingest_url.set_query(Some("api-version=2023-01-01"));
     Ok(Some(SentinelSettings { ingest_url }))
 }

@@ -1,8 +1,9 @@
-//! The Defender for Endpoint API (`defender.md` §4): `CreateAlertByReference` and
-//! `POST /api/indicators`. [`DefenderClient`] holds one shared `reqwest::Client`, the base URL and
-//! the token source; every answer becomes a [`DefenderError`] meaning in one place,
-//! [`DefenderError::from_status`]. Error texts quote Defender's error code and message, cleaned and
-//! bounded, never a token.
+//! The Defender for Endpoint API: `CreateAlertByReference` and `POST /api/indicators`
+//! (<https://learn.microsoft.com/defender-endpoint/api/create-alert-by-reference>,
+//! <https://learn.microsoft.com/defender-endpoint/api/post-ti-indicator>). [`DefenderClient`]
+//! holds one shared `reqwest::Client`, the base URL and the token source; each meaning of
+//! [`crate::http`] becomes a [`DefenderError`] in [`DefenderError::from_status`]. Error texts
+//! quote Defender's error code and message, cleaned and bounded, never a token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::azure::auth::{AuthError, TokenSource};
-use crate::intel::misp::retry_after;
+use crate::http::{self, Credential, Failure};
 use crate::text::clean_text;
 
 /// Why Defender did not do what was asked.
@@ -54,20 +55,19 @@ impl DefenderError {
         grant: &'static str,
     ) -> Self {
         let detail = error_detail(body);
-        match status {
-            StatusCode::TOO_MANY_REQUESTS => Self::Throttled {
-                retry_after: retry_after(headers),
-            },
-            StatusCode::NOT_FOUND => Self::NotFound(detail),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Self::Unauthorized {
-                status: status.as_u16(),
+        match http::classify(status, headers) {
+            Err(Failure::Throttled { retry_after }) => Self::Throttled { retry_after },
+            Err(Failure::NotFound) => Self::NotFound(detail),
+            Err(Failure::Unauthorized(status)) => Self::Unauthorized {
+                status,
                 grant,
                 detail,
             },
-            s if s.is_server_error() => Self::Server(s.as_u16()),
-            s => Self::Rejected {
-                status: s.as_u16(),
-                detail,
+            Err(Failure::Server(status)) => Self::Server(status),
+            Err(Failure::Rejected(status)) => Self::Rejected { status, detail },
+            Ok(()) => Self::Rejected {
+                status: status.as_u16(),
+                detail: "a success status read as an error".into(),
             },
         }
     }
@@ -117,12 +117,6 @@ impl DefenderClient {
         }
     }
 
-    fn endpoint(&self, path: &str) -> url::Url {
-        let mut url = self.base_url.clone();
-        url.set_path(&format!("{}/{path}", url.path().trim_end_matches('/')));
-        url
-    }
-
     /// `POST /api/alerts/CreateAlertByReference`.
     #[tracing::instrument(skip_all)]
     pub async fn create_alert(&self, body: &impl Serialize) -> Result<(), DefenderError> {
@@ -143,32 +137,17 @@ impl DefenderClient {
         grant: &'static str,
     ) -> Result<(), DefenderError> {
         let token = self.tokens.token(&self.scope).await?;
-        let response = self
-            .http
-            .post(self.endpoint(path))
-            .bearer_auth(token.expose())
-            .json(body)
-            .send()
+        let url = http::join(&self.base_url, path);
+        let response = http::post_json(&self.http, url, Credential::Bearer(&token), body)
             .await
-            .map_err(|e| DefenderError::Unreachable(transport(&e)))?;
+            .map_err(|t| DefenderError::Unreachable(t.to_string()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap_or_default();
+        let bytes = http::error_body(response).await;
         Err(DefenderError::from_status(status, &headers, &bytes, grant))
-    }
-}
-
-/// A transport failure, described without the URL or headers.
-pub fn transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        "connection closed before the response".into()
     }
 }
 

@@ -11,9 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::config::SENTINEL_SCOPE;
-use super::defender::transport;
 use crate::azure::auth::{AuthError, TokenSource};
-use crate::intel::misp::retry_after;
+use crate::http::{self, Credential, Failure};
 use crate::matches::MatchRecord;
 use crate::text::clean_text;
 
@@ -66,26 +65,22 @@ impl SentinelClient {
     #[tracing::instrument(skip_all)]
     pub async fn send(&self, rows: &[Value]) -> Result<(), SentinelError> {
         let token = self.tokens.token(SENTINEL_SCOPE).await?;
-        let response = self
-            .http
-            .post(self.ingest_url.clone())
-            .bearer_auth(token.expose())
-            .json(rows)
-            .send()
+        let url = self.ingest_url.clone();
+        let response = http::post_json(&self.http, url, Credential::Bearer(&token), rows)
             .await
-            .map_err(|e| SentinelError::Unreachable(transport(&e)))?;
-        let status = response.status();
-        match status.as_u16() {
-            200..=299 => Ok(()),
-            429 => Err(SentinelError::Throttled {
-                retry_after: retry_after(response.headers()),
-            }),
-            401 | 403 => Err(SentinelError::Unauthorized(status.as_u16())),
-            s if s >= 500 => Err(SentinelError::Server(s)),
-            s => {
-                let body = response.bytes().await.unwrap_or_default();
+            .map_err(|t| SentinelError::Unreachable(t.to_string()))?;
+        let status = response.status().as_u16();
+        match http::classify(response.status(), response.headers()) {
+            Ok(()) => Ok(()),
+            Err(Failure::Throttled { retry_after }) => {
+                Err(SentinelError::Throttled { retry_after })
+            }
+            Err(Failure::Unauthorized(status)) => Err(SentinelError::Unauthorized(status)),
+            Err(Failure::Server(status)) => Err(SentinelError::Server(status)),
+            Err(Failure::NotFound | Failure::Rejected(_)) => {
+                let body = http::error_body(response).await;
                 let detail = clean_text(&String::from_utf8_lossy(&body), 300);
-                Err(SentinelError::Rejected { status: s, detail })
+                Err(SentinelError::Rejected { status, detail })
             }
         }
     }

@@ -16,6 +16,7 @@ use super::outcome::{Outcome, Report, deferred, throttled};
 use super::sentinel::{self, SentinelClient, SentinelError};
 use super::sighting::{self, SightingClient, SightingError};
 use crate::azure::auth::TokenSource;
+use crate::http::{self, ClientOptions};
 use crate::intel::config::MispSettings;
 use crate::intel::misp::MispClient;
 use crate::matches::MatchRecord;
@@ -93,11 +94,10 @@ impl AlertService {
         misp: &MispSettings,
         tokens: Arc<TokenSource>,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("defender-misp/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http::client(&ClientOptions {
+            timeout: CALL_TIMEOUT,
+            ..ClientOptions::default()
+        })?;
         let defender = DefenderClient::new(
             http.clone(),
             config.defender_url.clone(),

@@ -15,11 +15,14 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::http::{self, ClientOptions, Failure};
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, vars};
 
 const API_VERSION: &str = "2021-08-06";
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+/// One storage call ends within this.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Azurite's well-known development account (public, documented by Microsoft).
 const DEV_ACCOUNT: &str = "devstoreaccount1";
 const DEV_KEY: &str =
@@ -162,17 +165,20 @@ impl QueueService {
     }
 
     pub fn new(endpoint: url::Url, auth: QueueAuth) -> Self {
+        let options = ClientOptions {
+            timeout: CALL_TIMEOUT,
+            ..ClientOptions::default()
+        };
         Self {
-            http: reqwest::Client::new(),
+            // Building fails only without a TLS backend, which this build always has.
+            http: http::client(&options).unwrap_or_default(),
             endpoint,
             auth,
         }
     }
 
     fn url(&self, path: &str) -> url::Url {
-        let mut url = self.endpoint.clone();
-        url.set_path(&format!("{}/{}", url.path().trim_end_matches('/'), path));
-        url
+        http::join(&self.endpoint, path)
     }
 
     async fn send(
@@ -190,7 +196,7 @@ impl QueueService {
         url: url::Url,
         body: String,
     ) -> Result<reqwest::Response, QueueError> {
-        let date = httpdate(std::time::SystemTime::now());
+        let date = http::format_date(std::time::SystemTime::now());
         let mut req = self
             .http
             .request(method.clone(), url.clone())
@@ -229,17 +235,11 @@ impl QueueService {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                QueueError::Transport(if e.is_connect() {
-                    "connection failed".into()
-                } else {
-                    "request failed".into()
-                })
-            })?;
-        match response.status().as_u16() {
-            200..=299 => Ok(response),
-            s @ (401 | 403) => Err(QueueError::Forbidden(s)),
-            s => Err(QueueError::Status(s)),
+            .map_err(|e| QueueError::Transport(http::Transport::of(&e).to_string()))?;
+        match http::classify(response.status(), response.headers()) {
+            Ok(()) => Ok(response),
+            Err(Failure::Unauthorized(status)) => Err(QueueError::Forbidden(status)),
+            Err(_) => Err(QueueError::Status(response.status().as_u16())),
         }
     }
 
@@ -323,15 +323,6 @@ fn sign(key: &Secret, to_sign: &str) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// An RFC 1123 date, as `x-ms-date` wants.
-fn httpdate(t: std::time::SystemTime) -> String {
-    let t: time::OffsetDateTime = t.into();
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    t.format(&format).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,8 +369,9 @@ mod tests {
              /devstoreaccount1/devstoreaccount1/q/messages\na:1\nb:2"
         );
         assert_eq!(
-            httpdate(std::time::UNIX_EPOCH),
-            "Thu, 01 Jan 1970 00:00:00 GMT"
+            http::format_date(std::time::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "x-ms-date is an RFC 1123 date"
         );
     }
 }

@@ -1,15 +1,15 @@
-//! The restSearch HTTP client: [`MispClient`] holds one shared `reqwest::Client`, the base URL
-//! and the key; every response becomes an [`IntelError`] meaning in one place,
-//! [`MispClient::check`]. [`MispIntel`] adapts it to [`ThreatIntel`].
+//! The MISP REST client: [`MispClient`] holds one shared `reqwest::Client`, the base URL and the
+//! key, and names each meaning of [`crate::http`] as an [`IntelError`] ([`MispClient::check`]).
+//! [`MispIntel`] adapts it to [`ThreatIntel`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{SearchResponse, map_attributes};
 
+use crate::http::{self, ClientOptions, Credential, Failure, ReadError, Transport};
 use crate::intel::config::MispSettings;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, ThreatIntel};
 use crate::records::FileHash;
@@ -47,32 +47,27 @@ pub enum ClientBuildError {
 
 impl MispClient {
     pub fn new(settings: &MispSettings) -> Result<Self, ClientBuildError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("defender-misp/", env!("CARGO_PKG_VERSION")));
-        if !settings.verify_tls {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(path) = &settings.ca_cert {
-            let err = |reason: String| ClientBuildError::CaCert {
-                path: path.display().to_string(),
-                reason,
-            };
-            let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(err("no certificate in the file".into()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ClientBuildError::Http(e.to_string()))?;
+        let ca_error = |reason: String| ClientBuildError::CaCert {
+            path: settings
+                .ca_cert
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason,
+        };
+        let ca_pem = match &settings.ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| ca_error(e.to_string()))?),
+            None => None,
+        };
+        let options = ClientOptions {
+            timeout: settings.timeout,
+            accept_invalid_certs: !settings.verify_tls,
+            ca_pem,
+        };
+        let http = http::client(&options).map_err(|e| match e {
+            http::BuildError::CaCert(reason) => ca_error(reason),
+            http::BuildError::Http(reason) => ClientBuildError::Http(reason),
+        })?;
         Ok(Self {
             http,
             base_url: settings.url.clone(),
@@ -83,14 +78,7 @@ impl MispClient {
 
     /// `{MISP_URL}/{path}`, keeping any path prefix the server is mounted under.
     pub fn endpoint(&self, path: &str) -> url::Url {
-        let mut url = self.base_url.clone();
-        let joined = format!(
-            "{}/{}",
-            url.path().trim_end_matches('/'),
-            path.trim_start_matches('/')
-        );
-        url.set_path(&joined);
-        url
+        http::join(&self.base_url, path)
     }
 
     pub fn base_url(&self) -> &url::Url {
@@ -105,72 +93,48 @@ impl MispClient {
         key: Option<&Secret>,
     ) -> Result<reqwest::Response, IntelError> {
         let key = key.unwrap_or(&self.key);
-        let response = self
-            .http
-            .post(self.endpoint(path))
-            .header("Authorization", key.expose())
-            .header("Accept", "application/json")
-            .json(body)
-            .send()
+        let response = http::post_json(&self.http, self.endpoint(path), Credential::Key(key), body)
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|t| self.transport_error(t))?;
         Self::check(response)
     }
 
-    /// Maps a transport failure to its meaning without quoting the request (which holds the key
-    /// only in a header, but reqwest errors may quote the URL).
-    fn transport_error(&self, e: &reqwest::Error) -> IntelError {
-        if e.is_timeout() {
-            IntelError::Timeout(self.timeout)
-        } else if e.is_connect() {
-            IntelError::Unreachable("connection failed".into())
-        } else if e.is_decode() || e.is_body() {
-            IntelError::InvalidResponse("the response body was cut short".into())
-        } else {
-            IntelError::Unreachable("connection closed before the response".into())
+    /// A request that got no whole answer, as an [`IntelError`].
+    fn transport_error(&self, t: Transport) -> IntelError {
+        match t {
+            Transport::Timeout => IntelError::Timeout(self.timeout),
+            Transport::Cut => IntelError::InvalidResponse(t.to_string()),
+            Transport::Connect | Transport::Closed => IntelError::Unreachable(t.to_string()),
         }
     }
 
-    /// The one place a MISP status becomes a meaning.
+    /// A MISP answer's status as an [`IntelError`] (the meaning itself is [`http::classify`]'s).
     pub fn check(response: reqwest::Response) -> Result<reqwest::Response, IntelError> {
-        let status = response.status();
-        match status {
-            s if s.is_success() => Ok(response),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                Err(IntelError::Unauthorized(status.as_u16()))
+        match http::classify(response.status(), response.headers()) {
+            Ok(()) => Ok(response),
+            Err(Failure::Unauthorized(status)) => Err(IntelError::Unauthorized(status)),
+            Err(Failure::Throttled { retry_after }) => Err(IntelError::RateLimited { retry_after }),
+            Err(Failure::Server(status)) => Err(IntelError::Server(status)),
+            Err(Failure::NotFound) => Err(IntelError::InvalidResponse("HTTP 404".into())),
+            Err(Failure::Rejected(status)) => {
+                Err(IntelError::InvalidResponse(format!("HTTP {status}")))
             }
-            StatusCode::TOO_MANY_REQUESTS => Err(IntelError::RateLimited {
-                retry_after: retry_after(response.headers()),
-            }),
-            s if s.is_server_error() => Err(IntelError::Server(s.as_u16())),
-            s => Err(IntelError::InvalidResponse(format!("HTTP {}", s.as_u16()))),
         }
     }
 
-    /// Reads a successful response as JSON of type `T`; an HTML page or cut JSON is an error.
+    /// Reads a successful response as JSON of type `T`, at most [`MAX_RESPONSE_BYTES`]; an HTML
+    /// page or cut JSON is an error.
     pub async fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         response: reqwest::Response,
     ) -> Result<T, IntelError> {
-        let is_json = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v.contains("json"));
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let is_json = http::says_json(response.headers());
+        let bytes = http::read_body(response, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| self.transport_error(&e))?
-        {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(IntelError::InvalidResponse(format!(
-                    "response larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                ReadError::TooLarge(_) => IntelError::InvalidResponse(e.to_string()),
+                ReadError::Transport(t) => self.transport_error(t),
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| {
             let what = if !is_json {
                 "not JSON (content-type is not json)".to_owned()
@@ -203,19 +167,6 @@ impl MispClient {
         }
         body
     }
-}
-
-/// `Retry-After` (seconds) or MISP's own `X-Rate-Limit-Reset` (seconds until the window resets).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    ["retry-after", "x-rate-limit-reset"]
-        .iter()
-        .find_map(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-        })
 }
 
 /// MISP as a [`ThreatIntel`] source.

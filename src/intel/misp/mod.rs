@@ -11,7 +11,7 @@ mod types;
 use std::collections::{HashMap, HashSet};
 
 #[cfg(feature = "service")]
-pub use client::{ClientBuildError, MAX_RESPONSE_BYTES, MispClient, MispIntel, retry_after};
+pub use client::{ClientBuildError, MAX_RESPONSE_BYTES, MispClient, MispIntel};
 pub use types::{Attribute, SearchResponse};
 
 use super::{HASH_ATTRIBUTE_TYPES, IntelHit, RawHit, hash_parts};
