@@ -60,7 +60,11 @@ async fn main() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let settings = MispSettings::from_env(&env).expect("settings");
-    let snapshot = SnapshotIntel::new(Arc::new(MispIntel::new(&settings).unwrap()), &settings);
+    let snapshot = SnapshotIntel::new(
+        Arc::new(MispIntel::new(&settings).unwrap()),
+        &settings,
+        Default::default(),
+    );
 
     let rss_before = rss_kb();
     let started = Instant::now();

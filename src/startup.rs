@@ -46,7 +46,7 @@ impl Application {
                 // The snapshot answers a miss in microseconds: caching misses would only delay
                 // new IOCs beyond the refresh interval.
                 lookup.miss_ttl = std::time::Duration::ZERO;
-                let snapshot = SnapshotIntel::new(online, &config.misp);
+                let snapshot = SnapshotIntel::new(online, &config.misp, lookup.retry);
                 snapshot.spawn_refresher();
                 tracing::info!(?mode, "IOC snapshot loading in the background");
                 Arc::new(snapshot)
@@ -58,7 +58,11 @@ impl Application {
             config.matching.allowlist.clone(),
             config.matching.limits,
         ));
-        let alerts = Arc::new(AlertService::new(config.alerts.clone(), &config.misp)?);
+        let alerts = Arc::new(AlertService::new(
+            config.alerts.clone(),
+            &config.misp,
+            config.matching.lookup.retry,
+        )?);
         Ok(Self {
             listener,
             state: AppState { engine, alerts },

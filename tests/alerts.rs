@@ -431,6 +431,39 @@ async fn a_sighting_answer_with_a_message_and_no_sighting_is_a_failure() {
 }
 
 #[tokio::test]
+async fn a_sighting_that_fails_once_is_retried_within_the_delivery_by_the_misp_retry_policy() {
+    let app = spawn_app(&[
+        ("DEFENDER_ALERTS", "false"),
+        ("MISP_SIGHTINGS", "true"),
+        ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+    ])
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/sightings/add/{ATTRIBUTE_UUID}")))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.misp)
+        .await;
+    sighting_answers(
+        &app,
+        ResponseTemplate::new(200).set_body_json(json!({"Sighting":{"id":"9"}})),
+    )
+    .await;
+
+    let reply = app.post_match(&a_match(1), 1).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.logs);
+    assert!(reply.logs.contains("sighting=done"), "{}", reply.logs);
+    assert_eq!(
+        calls(&app.misp, &format!("/sightings/add/{ATTRIBUTE_UUID}"))
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
 async fn sentinel_receives_every_match_alertable_or_not_with_a_monitor_token() {
     let app = spawn_app(&[
         ("SENTINEL_DCE_URL", "{defender}"),
@@ -472,6 +505,8 @@ async fn an_action_that_succeeded_is_not_repeated_when_the_message_comes_back_fo
     let app = spawn_app(&[
         ("MISP_SIGHTINGS", "true"),
         ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+        // One attempt per delivery, so that one 500 fails the sighting and the message returns.
+        ("MISP_RETRY_ATTEMPTS", "1"),
     ])
     .await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;

@@ -19,6 +19,7 @@ use crate::azure::auth::TokenSource;
 use crate::http::{self, ClientOptions};
 use crate::intel::config::MispSettings;
 use crate::intel::misp::MispClient;
+use crate::intel::policy::RetryPolicy;
 use crate::matches::MatchRecord;
 
 /// Mirrors `maxDequeueCount` in host.json: on the last delivery a 404 is recorded rather than
@@ -83,15 +84,21 @@ pub struct AlertService {
 }
 
 impl AlertService {
-    /// Tokens come from the credential `AZURE_AUTH` names, built when first needed.
-    pub fn new(config: AlertConfig, misp: &MispSettings) -> anyhow::Result<Self> {
+    /// Tokens come from the credential `AZURE_AUTH` names, built when first needed. MISP
+    /// requests (sightings) are retried under `retry`, the policy of lookups.
+    pub fn new(
+        config: AlertConfig,
+        misp: &MispSettings,
+        retry: RetryPolicy,
+    ) -> anyhow::Result<Self> {
         let tokens = Arc::new(TokenSource::new(config.auth.clone()));
-        Self::with_tokens(config, misp, tokens)
+        Self::with_tokens(config, misp, retry, tokens)
     }
 
     pub fn with_tokens(
         config: AlertConfig,
         misp: &MispSettings,
+        retry: RetryPolicy,
         tokens: Arc<TokenSource>,
     ) -> anyhow::Result<Self> {
         let http = http::client(&ClientOptions {
@@ -116,7 +123,7 @@ impl AlertService {
         let sightings = match &config.sightings {
             None => None,
             Some(s) => Some(Sightings {
-                client: SightingClient::new(MispClient::new(misp)?, s.api_key.clone()),
+                client: SightingClient::new(MispClient::new(misp)?, s.api_key.clone(), retry),
                 budget: Budget::new("sighting", &SIGHTING_WINDOWS),
                 done: memory(DONE_TTL),
             }),
@@ -405,6 +412,7 @@ mod tests {
         let service = AlertService::with_tokens(
             AlertConfig::from_env(&env).unwrap(),
             &MispSettings::from_env(&env).unwrap(),
+            RetryPolicy::default(),
             Arc::new(TokenSource::from_credential(Arc::new(FixedToken))),
         )
         .unwrap();

@@ -1,7 +1,9 @@
-//! MISP sightings (`misp.md` §3): `POST {MISP_URL}/sightings/add/{attributeUuid}` with type `"0"`
-//! (seen), source `defender-misp` and the event time, through the existing [`MispClient`], with
-//! `MISP_SIGHTING_API_KEY` when set. MISP answers 200 with a `message` and no `Sighting` when it
-//! added nothing; that is a failure here.
+//! MISP sightings: `POST {MISP_URL}/sightings/add/{attributeUuid}` with type `"0"` (seen), source
+//! `defender-misp` and the event time (MISP's OpenAPI, "addSighting":
+//! <https://www.misp-project.org/openapi/#tag/Sightings/operation/addSighting>), through the
+//! existing [`MispClient`] and under the retry policy of lookups, with `MISP_SIGHTING_API_KEY`
+//! when set. MISP answers 200 with a `message` and no `Sighting` when it added nothing; that is a
+//! failure here, and not retried.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::intel::IntelError;
 use crate::intel::misp::MispClient;
+use crate::intel::policy::RetryPolicy;
 use crate::secret::Secret;
 use crate::text::clean_text;
 
@@ -60,16 +63,20 @@ pub fn body(timestamp: Option<i64>) -> Value {
     body
 }
 
-/// Adds sightings to MISP attributes.
+/// Adds sightings to MISP attributes, each request under the retry policy of lookups.
 #[derive(Debug, Clone)]
 pub struct SightingClient {
     misp: MispClient,
     key: Option<Secret>,
+    retry: RetryPolicy,
 }
 
+/// Retries of one sighting wait only while they end within this of its first attempt.
+pub const RETRY_WITHIN: Duration = Duration::from_secs(30);
+
 impl SightingClient {
-    pub fn new(misp: MispClient, key: Option<Secret>) -> Self {
-        Self { misp, key }
+    pub fn new(misp: MispClient, key: Option<Secret>, retry: RetryPolicy) -> Self {
+        Self { misp, key, retry }
     }
 
     #[tracing::instrument(skip_all)]
@@ -79,11 +86,20 @@ impl SightingClient {
         timestamp: Option<i64>,
     ) -> Result<(), SightingError> {
         let path = format!("sightings/add/{attribute_uuid}");
-        let response = self
-            .misp
-            .post_json(&path, &body(timestamp), self.key.as_ref())
-            .await?;
-        let answer: Value = self.misp.read_json(response).await?;
+        let body = body(timestamp);
+        let request = || async {
+            let answer = async {
+                let response = self.misp.post_json(&path, &body, self.key.as_ref()).await?;
+                self.misp.read_json::<Value>(response).await
+            };
+            (answer.await, 1)
+        };
+        let deadline = tokio::time::Instant::now() + RETRY_WITHIN;
+        let (answer, _) = self
+            .retry
+            .run("MISP sighting", Some(deadline), None, request)
+            .await;
+        let answer = answer?;
         if answer.get("Sighting").is_some_and(Value::is_object) {
             return Ok(());
         }

@@ -1,8 +1,11 @@
-//! The fault policy in front of a threat-intel source, as declared data: [`RetryPolicy`] (bounded
-//! attempts with jittered exponential backoff inside one invocation, never past its deadline) and
-//! [`CircuitBreaker`] (after repeated failures, or a 429 with `Retry-After`, every lookup fails at
-//! once until the cool-down ends, so a down MISP fails batches fast instead of stacking timeouts).
+//! The fault policy of every MISP request, as declared data: [`RetryPolicy`] (bounded attempts
+//! with jittered exponential backoff, a `Retry-After` up to the longest backoff waited out, never
+//! past a deadline), run by [`RetryPolicy::run`] for lookups, snapshot pages and sightings alike;
+//! and, in front of lookups, [`CircuitBreaker`] (after repeated failures, or a 429 with
+//! `Retry-After`, every lookup fails at once until the cool-down ends, so a down MISP fails
+//! batches fast instead of stacking timeouts).
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,6 +49,60 @@ impl RetryPolicy {
         let floor = nominal / 10;
         let jitter = rand::rng().random_range(0.0..=1.0);
         floor + (nominal - floor).mul_f64(jitter)
+    }
+
+    /// Runs `op` until it succeeds or the policy gives up: after [`Self::attempts`] attempts, on
+    /// a failure that cannot pass by trying again ([`retryable`]), when the wait (the server's
+    /// `Retry-After`, else [`Self::backoff`]) is longer than [`Self::max_delay`] or would end
+    /// past `deadline`. With a breaker, every attempt is checked against it and counted by it.
+    /// `op` says how many remote requests it made; the total is returned with the result.
+    /// `what` names the request in the log line of each retry.
+    pub async fn run<T, Fut>(
+        &self,
+        what: &'static str,
+        deadline: Option<Instant>,
+        breaker: Option<&CircuitBreaker>,
+        mut op: impl FnMut() -> Fut,
+    ) -> (Result<T, IntelError>, usize)
+    where
+        Fut: Future<Output = (Result<T, IntelError>, usize)>,
+    {
+        let mut attempt = 0;
+        let mut requests = 0;
+        loop {
+            if let Some(Err(open)) = breaker.map(CircuitBreaker::check) {
+                return (Err(open), requests);
+            }
+            let (result, made) = op().await;
+            requests += made;
+            let e = match result {
+                Ok(value) => {
+                    if let Some(b) = breaker {
+                        b.record_success();
+                    }
+                    return (Ok(value), requests);
+                }
+                // Not a fault of the server: the snapshot is still loading.
+                Err(e @ IntelError::SnapshotLoading) => return (Err(e), requests),
+                Err(e) => e,
+            };
+            if let Some(b) = breaker {
+                b.record_failure(&e);
+            }
+            attempt += 1;
+            let wait = match &e {
+                IntelError::RateLimited {
+                    retry_after: Some(d),
+                } => *d,
+                _ => self.backoff(attempt - 1),
+            };
+            let in_time = deadline.is_none_or(|d| Instant::now() + wait < d);
+            if attempt >= self.attempts || !retryable(&e) || !in_time || wait > self.max_delay {
+                return (Err(e), requests);
+            }
+            tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying {what}");
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 

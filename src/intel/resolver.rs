@@ -15,7 +15,7 @@ use moka::Expiry;
 use tokio::sync::watch;
 
 use super::config::LookupSettings;
-use super::policy::{CircuitBreaker, retryable};
+use super::policy::CircuitBreaker;
 use super::{IntelError, IntelHit, ThreatIntel, Verdict};
 use crate::records::{FileHash, Seeded};
 
@@ -118,51 +118,21 @@ impl Resolver {
         }
     }
 
-    /// One chunk through the breaker, retried with backoff while it may pass and the deadline
-    /// leaves room for the wait.
+    /// One chunk through the breaker, retried by the policy within the deadline.
     async fn lookup_chunk(
         &self,
         hashes: &[FileHash],
         deadline: tokio::time::Instant,
     ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
-        let policy = self.settings.retry;
-        let mut attempt = 0;
-        let mut requests = 0;
-        loop {
-            if let Err(open) = self.breaker.check() {
-                return (Err(open), requests);
-            }
-            let (result, made) = self.source.lookup_counted(hashes).await;
-            requests += made;
-            match result {
-                Ok(hits) => {
-                    self.breaker.record_success();
-                    return (Ok(hits), requests);
-                }
-                // Not a fault of the server: the snapshot is still loading.
-                Err(e @ IntelError::SnapshotLoading) => return (Err(e), requests),
-                Err(e) => {
-                    self.breaker.record_failure(&e);
-                    attempt += 1;
-                    let wait = match &e {
-                        IntelError::RateLimited {
-                            retry_after: Some(d),
-                        } => *d,
-                        _ => policy.backoff(attempt - 1),
-                    };
-                    let in_time = tokio::time::Instant::now() + wait < deadline;
-                    if attempt >= policy.attempts
-                        || !retryable(&e)
-                        || !in_time
-                        || wait > policy.max_delay
-                    {
-                        return (Err(e), requests);
-                    }
-                    tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying threat-intel lookup");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
+        self.settings
+            .retry
+            .run(
+                "threat-intel lookup",
+                Some(deadline),
+                Some(&self.breaker),
+                || self.source.lookup_counted(hashes),
+            )
+            .await
     }
 
     /// Looks up distinct hashes, within the configured deadline from now.

@@ -45,6 +45,7 @@ use serde_json::{Value, json};
 
 use super::config::{MispMode, MispSettings, SnapshotSettings};
 use super::misp::{Attribute, MispClient, MispIntel, SearchResponse};
+use super::policy::RetryPolicy;
 use super::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, RawHit, ThreatIntel, hash_parts};
 use crate::records::FileHash;
 
@@ -367,9 +368,12 @@ pub struct RefreshReport {
     pub entries: usize,
 }
 
-/// Pages restSearch for the snapshot.
+/// Pages restSearch for the snapshot, each page under the retry policy of lookups (the breaker
+/// stays theirs: a background pull that fails keeps the last good snapshot and tries again at
+/// the next interval).
 struct Puller {
     client: MispClient,
+    retry: RetryPolicy,
     published_only: bool,
     enforce_warninglist: bool,
     page_size: usize,
@@ -410,11 +414,7 @@ impl Puller {
         body["limit"] = json!(self.page_size);
         for page in 1..=MAX_PAGES {
             body["page"] = json!(page);
-            let response = self
-                .client
-                .post_json("attributes/restSearch", &body, None)
-                .await?;
-            let parsed: SearchResponse = self.client.read_json(response).await?;
+            let parsed = self.page(&body).await?;
             *pages += 1;
             let n = parsed.response.attribute.len();
             each(parsed.response.attribute);
@@ -426,6 +426,24 @@ impl Puller {
         Err(IntelError::InvalidResponse(format!(
             "restSearch paging did not end within {MAX_PAGES} pages"
         )))
+    }
+
+    /// One page, retried by the policy.
+    async fn page(&self, body: &Value) -> Result<SearchResponse, IntelError> {
+        let fetch = || async {
+            let answer = async {
+                let response = self
+                    .client
+                    .post_json("attributes/restSearch", body, None)
+                    .await?;
+                self.client.read_json::<SearchResponse>(response).await
+            };
+            (answer.await, 1)
+        };
+        self.retry
+            .run("IOC snapshot page", None, None, fetch)
+            .await
+            .0
     }
 }
 
@@ -597,10 +615,11 @@ impl Drop for SnapshotIntel {
 
 impl SnapshotIntel {
     /// A snapshot that has not loaded; nothing runs until [`Self::spawn_refresher`] or
-    /// [`Self::refresh`].
-    pub fn new(online: Arc<MispIntel>, misp: &MispSettings) -> Self {
+    /// [`Self::refresh`]. Each page is requested under `retry`.
+    pub fn new(online: Arc<MispIntel>, misp: &MispSettings, retry: RetryPolicy) -> Self {
         let puller = Puller {
             client: online.client().clone(),
+            retry,
             published_only: misp.published_only,
             enforce_warninglist: misp.enforce_warninglist,
             page_size: misp.snapshot.page_size,

@@ -7,6 +7,12 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "Snap0MispKey0For0Tests0abcdefghijklmnopqr";
+/// The lookups' retry policy with millisecond backoffs.
+const QUICK_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    base_delay: Duration::from_millis(1),
+    max_delay: Duration::from_millis(5),
+};
 
 #[derive(Clone)]
 struct Attr {
@@ -24,6 +30,8 @@ struct Attr {
 struct State {
     attrs: Vec<Attr>,
     fail: bool,
+    /// Requests still to fail before answering again.
+    fail_next: usize,
     bodies: Vec<Value>,
 }
 
@@ -45,6 +53,10 @@ impl Respond for Stub {
         s.bodies.push(body.clone());
         if s.fail {
             return ResponseTemplate::new(503);
+        }
+        if s.fail_next > 0 {
+            s.fail_next -= 1;
+            return ResponseTemplate::new(502);
         }
         let values: Option<Vec<String>> = body["value"]
             .as_array()
@@ -137,7 +149,7 @@ impl Setup {
         .collect();
         let misp = MispSettings::from_env(&env).unwrap();
         let online = Arc::new(MispIntel::new(&misp).unwrap());
-        SnapshotIntel::new(online, &misp)
+        SnapshotIntel::new(online, &misp, QUICK_RETRY)
     }
 
     fn requests(&self) -> usize {
@@ -307,6 +319,17 @@ async fn a_failed_refresh_keeps_the_last_good_snapshot() {
     assert_eq!(intel.index().unwrap().len(), 4);
     let (result, _) = intel.lookup_counted(&[hash(&h(1, 32))]).await;
     assert_eq!(result.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_page_that_fails_once_is_asked_again_under_the_retry_policy() {
+    let s = Setup::new(sample()).await;
+    let intel = s.intel("snapshot");
+    s.state.lock().unwrap().fail_next = 1;
+    let report = intel.refresh(false).await.unwrap();
+    assert_eq!(report.pages, 3);
+    assert_eq!(s.requests(), 4, "the first page twice, then two more");
+    assert_eq!(intel.index().unwrap().len(), 4);
 }
 
 #[tokio::test]
