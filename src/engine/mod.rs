@@ -3,44 +3,29 @@
 //! Every event ends in exactly one [`Fate`]: matched, clean, or dead-lettered with its reason.
 //! [`BatchOutcome`] is produced only by [`Engine::process`], from one fate per event, so the
 //! accounting (`events = matched + clean + dead-lettered`) holds by construction and is checked.
-//! This module knows nothing of HTTP; `host` decodes, the engine decides, `intel` answers.
-
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Instant;
+//! The steps are one module each: [`decode`] (bounds and records), [`distinct`] (the hashes to
+//! ask about), [`fate`] (matches, and each event's end). This module knows nothing of HTTP;
+//! `host` decodes, the engine decides, `intel` answers.
 
 pub mod config;
+mod decode;
+mod distinct;
+mod fate;
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::host::EventMeta;
 use crate::intel::resolver::{Resolution, Resolver};
 use crate::matches::MatchRecord;
-use crate::records::{
-    FileHash, HashField, Record, Seeded, extract_hashes, json_depth_exceeds, parse_body,
-};
 pub use config::{Allowlist, Limits};
+pub use fate::{DeadEvent, Fate};
 
 /// One event as received: its exact bytes and where it sat in the partition.
 #[derive(Debug, Clone, Default)]
 pub struct EventInput {
     pub bytes: Vec<u8>,
     pub meta: EventMeta,
-}
-
-/// How one event ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
-    Matched,
-    Clean,
-    DeadLettered(String),
-}
-
-/// An event that could not be fully matched, with why.
-#[derive(Debug, Clone)]
-pub struct DeadEvent {
-    pub index: usize,
-    pub reason: String,
-    pub meta: EventMeta,
-    pub bytes: Vec<u8>,
 }
 
 /// Counters of one batch; logged as one line.
@@ -99,11 +84,6 @@ pub struct BatchOutcome {
     pub summary: BatchSummary,
 }
 
-struct Parsed {
-    records: Vec<Record>,
-    hashes: Vec<Vec<(FileHash, Vec<HashField>)>>,
-}
-
 /// Matches batches of Defender events against threat intel.
 pub struct Engine {
     resolver: Arc<Resolver>,
@@ -133,69 +113,8 @@ impl Engine {
             events: events.len(),
             ..BatchSummary::default()
         };
-        let mut fates: Vec<Option<Fate>> = vec![None; events.len()];
-        let mut parsed: Vec<Option<Parsed>> = Vec::with_capacity(events.len());
-
-        for (i, event) in events.iter().enumerate() {
-            let result = if i >= self.limits.max_events {
-                Err(format!(
-                    "batch holds more than {} events (MATCH_MAX_EVENTS)",
-                    self.limits.max_events
-                ))
-            } else if event.bytes.len() > self.limits.max_event_bytes {
-                Err(format!(
-                    "event of {} bytes exceeds {} (MATCH_MAX_EVENT_BYTES)",
-                    event.bytes.len(),
-                    self.limits.max_event_bytes
-                ))
-            } else if json_depth_exceeds(&event.bytes, self.limits.max_json_depth) {
-                Err(format!(
-                    "JSON nested deeper than {} levels (MATCH_MAX_JSON_DEPTH)",
-                    self.limits.max_json_depth
-                ))
-            } else {
-                parse_body(&event.bytes, self.limits.max_records_per_event)
-                    .map_err(|e| e.to_string())
-            };
-            match result {
-                Ok(records) => {
-                    let hashes = records
-                        .iter()
-                        .map(|r| {
-                            let h = extract_hashes(r);
-                            summary.invalid_hashes += h.invalid;
-                            summary.empty_hashes += h.empty;
-                            summary.hashes += h.hashes.len();
-                            h.hashes
-                        })
-                        .collect();
-                    summary.records += records.len();
-                    parsed.push(Some(Parsed { records, hashes }));
-                }
-                Err(reason) => {
-                    fates[i] = Some(Fate::DeadLettered(reason));
-                    parsed.push(None);
-                }
-            }
-        }
-
-        let mut distinct: Vec<FileHash> = Vec::new();
-        let mut seen: HashSet<&FileHash, Seeded> = HashSet::default();
-        for (hash, _) in parsed
-            .iter()
-            .flatten()
-            .flat_map(|p| p.hashes.iter().flatten())
-        {
-            if seen.insert(hash) {
-                if self.allowlist.contains(hash) {
-                    summary.allowlisted += 1;
-                } else {
-                    distinct.push(hash.clone());
-                }
-            }
-        }
-        summary.distinct = distinct.len();
-
+        let (parsed, mut fates) = decode::decode(&events, &self.limits, &mut summary);
+        let distinct = distinct::distinct(&parsed, &self.allowlist, &mut summary);
         let resolution = if distinct.is_empty() {
             Resolution::default()
         } else {
@@ -204,7 +123,6 @@ impl Engine {
         summary.cache_hits = resolution.cache_hits;
         summary.misp_requests = resolution.requests;
         summary.unanswered = resolution.unanswered.len();
-
         let retry = match resolution.unanswered.values().next() {
             Some(e) if retries_left => Some(format!(
                 "{} of {} hashes unanswered ({e}); the host will retry the batch",
@@ -213,63 +131,8 @@ impl Engine {
             )),
             _ => None,
         };
-
-        let mut matches = Vec::new();
-        let mut ids = HashSet::new();
-        for (i, p) in parsed.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let mut unanswered = 0;
-            let mut first_error = None;
-            let before = matches.len();
-            for (record, hashes) in p.records.iter().zip(&p.hashes) {
-                for (hash, fields) in hashes {
-                    if let Some(e) = resolution.unanswered.get(hash) {
-                        unanswered += 1;
-                        first_error.get_or_insert(e);
-                        continue;
-                    }
-                    let Some(verdict) = resolution.verdicts.get(hash).filter(|v| !v.is_empty())
-                    else {
-                        continue;
-                    };
-                    let m = MatchRecord::new(record, hash, fields, verdict);
-                    if ids.insert(m.match_id.clone()) {
-                        matches.push(m);
-                    }
-                }
-            }
-            fates[i] = Some(match first_error {
-                Some(e) => Fate::DeadLettered(format!(
-                    "threat intel did not answer for {unanswered} hash(es): {e}"
-                )),
-                None if matches.len() > before => Fate::Matched,
-                None => Fate::Clean,
-            });
-        }
-
-        let mut dead = Vec::new();
-        for (i, (fate, event)) in fates.into_iter().zip(events).enumerate() {
-            match fate.unwrap_or_else(|| {
-                Fate::DeadLettered("internal: event left without an outcome".into())
-            }) {
-                Fate::Matched => summary.matched_events += 1,
-                Fate::Clean => summary.clean_events += 1,
-                Fate::DeadLettered(reason) => {
-                    summary.dead_lettered += 1;
-                    dead.push(DeadEvent {
-                        index: i,
-                        reason,
-                        meta: event.meta,
-                        bytes: event.bytes,
-                    });
-                }
-            }
-        }
-        debug_assert_eq!(
-            summary.events,
-            summary.matched_events + summary.clean_events + summary.dead_lettered,
-            "accounting invariant"
-        );
+        let matches = fate::judge(&parsed, &resolution, &mut fates);
+        let dead = fate::settle(fates, events, &mut summary);
         summary.matches = matches.len();
         summary.millis = started.elapsed().as_millis();
         BatchOutcome {
@@ -290,6 +153,7 @@ mod tests {
     use super::*;
     use crate::intel::config::LookupSettings;
     use crate::intel::{IntelError, IntelHit, RawHit, ThreatIntel};
+    use crate::records::FileHash;
 
     /// Knows every hash starting with `b`; fails every call when told to.
     struct Fake {

@@ -1,0 +1,68 @@
+//! The first step of a batch: each event checked against the [`Limits`] and decoded into its
+//! records and their hashes; an event that cannot be is given its fate (dead-lettered, with why)
+//! here.
+
+use super::{BatchSummary, EventInput, Fate, Limits};
+use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+
+/// One decoded event: its records, and each record's hashes with the columns they were in.
+pub(super) struct Parsed {
+    pub records: Vec<Record>,
+    pub hashes: Vec<Vec<(FileHash, Vec<HashField>)>>,
+}
+
+/// Each event decoded (`None` where it could not be), and the fates decided so far.
+pub(super) fn decode(
+    events: &[EventInput],
+    limits: &Limits,
+    summary: &mut BatchSummary,
+) -> (Vec<Option<Parsed>>, Vec<Option<Fate>>) {
+    let mut fates: Vec<Option<Fate>> = vec![None; events.len()];
+    let mut parsed: Vec<Option<Parsed>> = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        match records(i, event, limits) {
+            Ok(records) => {
+                let hashes = records
+                    .iter()
+                    .map(|r| {
+                        let h = extract_hashes(r);
+                        summary.invalid_hashes += h.invalid;
+                        summary.empty_hashes += h.empty;
+                        summary.hashes += h.hashes.len();
+                        h.hashes
+                    })
+                    .collect();
+                summary.records += records.len();
+                parsed.push(Some(Parsed { records, hashes }));
+            }
+            Err(reason) => {
+                fates[i] = Some(Fate::DeadLettered(reason));
+                parsed.push(None);
+            }
+        }
+    }
+    (parsed, fates)
+}
+
+/// The records of event number `i`, or why it cannot be matched.
+fn records(i: usize, event: &EventInput, limits: &Limits) -> Result<Vec<Record>, String> {
+    if i >= limits.max_events {
+        Err(format!(
+            "batch holds more than {} events (MATCH_MAX_EVENTS)",
+            limits.max_events
+        ))
+    } else if event.bytes.len() > limits.max_event_bytes {
+        Err(format!(
+            "event of {} bytes exceeds {} (MATCH_MAX_EVENT_BYTES)",
+            event.bytes.len(),
+            limits.max_event_bytes
+        ))
+    } else if json_depth_exceeds(&event.bytes, limits.max_json_depth) {
+        Err(format!(
+            "JSON nested deeper than {} levels (MATCH_MAX_JSON_DEPTH)",
+            limits.max_json_depth
+        ))
+    } else {
+        parse_body(&event.bytes, limits.max_records_per_event).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,100 @@
+//! The last step: the matches of each decoded event from threat intel's answers, and every
+//! event's [`Fate`], counted into the summary; the dead ones keep their bytes and reason.
+
+use std::collections::HashSet;
+
+use super::decode::Parsed;
+use super::{BatchSummary, EventInput};
+use crate::host::EventMeta;
+use crate::intel::resolver::Resolution;
+use crate::matches::MatchRecord;
+
+/// How one event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Matched,
+    Clean,
+    DeadLettered(String),
+}
+
+/// An event that could not be fully matched, with why.
+#[derive(Debug, Clone)]
+pub struct DeadEvent {
+    pub index: usize,
+    pub reason: String,
+    pub meta: EventMeta,
+    pub bytes: Vec<u8>,
+}
+
+/// The matches of every decoded event, each once (by `matchId`), and the fate of each: matched,
+/// clean, or dead-lettered when some of its hashes went unanswered.
+pub(super) fn judge(
+    parsed: &[Option<Parsed>],
+    resolution: &Resolution,
+    fates: &mut [Option<Fate>],
+) -> Vec<MatchRecord> {
+    let mut matches = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, p) in parsed.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let mut unanswered = 0;
+        let mut first_error = None;
+        let before = matches.len();
+        for (record, hashes) in p.records.iter().zip(&p.hashes) {
+            for (hash, fields) in hashes {
+                if let Some(e) = resolution.unanswered.get(hash) {
+                    unanswered += 1;
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                let Some(verdict) = resolution.verdicts.get(hash).filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                let m = MatchRecord::new(record, hash, fields, verdict);
+                if ids.insert(m.match_id.clone()) {
+                    matches.push(m);
+                }
+            }
+        }
+        fates[i] = Some(match first_error {
+            Some(e) => Fate::DeadLettered(format!(
+                "threat intel did not answer for {unanswered} hash(es): {e}"
+            )),
+            None if matches.len() > before => Fate::Matched,
+            None => Fate::Clean,
+        });
+    }
+    matches
+}
+
+/// Counts every fate into `summary` and returns the dead-lettered events with their bytes.
+pub(super) fn settle(
+    fates: Vec<Option<Fate>>,
+    events: Vec<EventInput>,
+    summary: &mut BatchSummary,
+) -> Vec<DeadEvent> {
+    let mut dead = Vec::new();
+    for (i, (fate, event)) in fates.into_iter().zip(events).enumerate() {
+        match fate
+            .unwrap_or_else(|| Fate::DeadLettered("internal: event left without an outcome".into()))
+        {
+            Fate::Matched => summary.matched_events += 1,
+            Fate::Clean => summary.clean_events += 1,
+            Fate::DeadLettered(reason) => {
+                summary.dead_lettered += 1;
+                dead.push(DeadEvent {
+                    index: i,
+                    reason,
+                    meta: event.meta,
+                    bytes: event.bytes,
+                });
+            }
+        }
+    }
+    debug_assert_eq!(
+        summary.events,
+        summary.matched_events + summary.clean_events + summary.dead_lettered,
+        "accounting invariant"
+    );
+    dead
+}
