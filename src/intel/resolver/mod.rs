@@ -1,19 +1,25 @@
 //! [`Resolver`]: the verdict cache, chunking, in-flight sharing and the deadline in front of a
 //! [`ThreatIntel`] source.
 //!
-//! Hits and misses are cached with separate lifetimes (a lifetime of zero turns that side off).
-//! A hash already being looked up by another invocation is not asked again: the second one waits
-//! for the first one's answer. Chunks run concurrently, and the whole lookup of an invocation
-//! ends by its deadline; whatever was not answered by then is reported as unanswered, with why.
+//! Hits and misses are cached with separate lifetimes (a lifetime of zero turns that side off;
+//! [`cache`]). A hash already being looked up by another invocation is not asked again: the
+//! second one waits for the first one's answer ([`inflight`]). Chunks run concurrently, each
+//! under the retry policy and the breaker, and the whole lookup of an invocation ends by its
+//! deadline; whatever was not answered by then is reported as unanswered, with why.
+
+mod cache;
+mod inflight;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
-use moka::Expiry;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
+use self::cache::VerdictCache;
+use self::inflight::{Answer, Claim, Inflight};
 use super::config::LookupSettings;
 use super::policy::CircuitBreaker;
 use super::{IntelError, IntelHit, ThreatIntel, Verdict};
@@ -21,24 +27,6 @@ use crate::records::{FileHash, Seeded};
 
 /// Chunks of one invocation in flight to the source at once.
 pub const CHUNK_CONCURRENCY: usize = 4;
-
-type Answer = Option<Result<Verdict, IntelError>>;
-type Inflight = Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>, Seeded>>>;
-
-struct VerdictExpiry {
-    hit_ttl: Duration,
-    miss_ttl: Duration,
-}
-
-impl Expiry<FileHash, Verdict> for VerdictExpiry {
-    fn expire_after_create(&self, _: &FileHash, value: &Verdict, _: Instant) -> Option<Duration> {
-        Some(if value.is_empty() {
-            self.miss_ttl
-        } else {
-            self.hit_ttl
-        })
-    }
-}
 
 /// The answer to one invocation's lookup.
 #[derive(Debug, Default)]
@@ -58,43 +46,25 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: moka::future::Cache<FileHash, Verdict, Seeded>,
+    cache: VerdictCache,
     settings: LookupSettings,
     inflight: Inflight,
     breaker: CircuitBreaker,
 }
 
-/// Removes this invocation's in-flight entries however its lookup ends (answered, failed, or
-/// dropped at the deadline), so later invocations never wait on an abandoned request.
-struct InflightGuard {
-    map: Inflight,
-    keys: Vec<FileHash>,
-}
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        for k in &self.keys {
-            map.remove(k);
-        }
-    }
-}
+/// The hashes this invocation asks the source about, each with the channel its waiters read.
+type Owned = Vec<(FileHash, watch::Sender<Answer>)>;
+/// The hashes another invocation is asking about, each with the channel to wait on.
+type Waiting = Vec<(FileHash, watch::Receiver<Answer>)>;
 
 impl Resolver {
     pub fn new(source: Arc<dyn ThreatIntel>, settings: LookupSettings) -> Self {
-        let cache = moka::future::Cache::builder()
-            .max_capacity(settings.capacity)
-            .expire_after(VerdictExpiry {
-                hit_ttl: settings.hit_ttl,
-                miss_ttl: settings.miss_ttl,
-            })
-            .build_with_hasher(Seeded::default());
         Self {
             source,
-            cache,
+            cache: VerdictCache::new(&settings),
             breaker: CircuitBreaker::new(settings.breaker),
             settings,
-            inflight: Arc::default(),
+            inflight: Inflight::default(),
         }
     }
 
@@ -107,22 +77,11 @@ impl Resolver {
         self.cache.entry_count()
     }
 
-    async fn remember(&self, hash: &FileHash, verdict: &Verdict) {
-        let ttl = if verdict.is_empty() {
-            self.settings.miss_ttl
-        } else {
-            self.settings.hit_ttl
-        };
-        if !ttl.is_zero() {
-            self.cache.insert(hash.clone(), verdict.clone()).await;
-        }
-    }
-
     /// One chunk through the breaker, retried by the policy within the deadline.
     async fn lookup_chunk(
         &self,
         hashes: &[FileHash],
-        deadline: tokio::time::Instant,
+        deadline: Instant,
     ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
         self.settings
             .retry
@@ -137,20 +96,41 @@ impl Resolver {
 
     /// Looks up distinct hashes, within the configured deadline from now.
     pub async fn resolve(&self, hashes: &[FileHash]) -> Resolution {
-        self.resolve_until(hashes, tokio::time::Instant::now() + self.settings.deadline)
+        self.resolve_until(hashes, Instant::now() + self.settings.deadline)
             .await
     }
 
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
-    pub async fn resolve_until(
-        &self,
-        hashes: &[FileHash],
-        deadline: tokio::time::Instant,
-    ) -> Resolution {
+    pub async fn resolve_until(&self, hashes: &[FileHash], deadline: Instant) -> Resolution {
         let mut out = Resolution::default();
-        let mut owned: Vec<(FileHash, watch::Sender<Answer>)> = Vec::new();
-        let mut waiting: Vec<(FileHash, watch::Receiver<Answer>)> = Vec::new();
+        let (owned, waiting) = self.sort(hashes, &mut out).await;
+        // However this ends (answered, failed, or dropped at the deadline), this invocation's
+        // in-flight entries go, so later invocations never wait on an abandoned request.
+        let _guard = self
+            .inflight
+            .guard(owned.iter().map(|(h, _)| h.clone()).collect());
+        let work = async {
+            self.ask(owned, deadline, &mut out).await;
+            inflight::wait_for(waiting, &mut out).await;
+        };
+        if tokio::time::timeout_at(deadline, work).await.is_err() {
+            let why = IntelError::Deadline(self.settings.deadline);
+            for hash in hashes {
+                if !out.verdicts.contains_key(hash) {
+                    out.unanswered
+                        .entry(hash.clone())
+                        .or_insert_with(|| why.clone());
+                }
+            }
+        }
+        out
+    }
 
+    /// Answers what needs no request (the source's known misses, the cache) into `out`, and
+    /// claims the rest: the hashes this invocation asks about, and those it waits for.
+    async fn sort(&self, hashes: &[FileHash], out: &mut Resolution) -> (Owned, Waiting) {
+        let mut owned = Owned::new();
+        let mut waiting = Waiting::new();
         let known_misses = self.source.known_misses(hashes);
         for (i, hash) in hashes.iter().enumerate() {
             if out.verdicts.contains_key(hash) || out.unanswered.contains_key(hash) {
@@ -168,90 +148,49 @@ impl Resolver {
                 out.verdicts.insert(hash.clone(), v);
                 continue;
             }
-            let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            match map.get(hash) {
-                Some(rx) => waiting.push((hash.clone(), rx.clone())),
-                None => {
-                    let (tx, rx) = watch::channel(None);
-                    map.insert(hash.clone(), rx);
-                    owned.push((hash.clone(), tx));
-                }
+            match self.inflight.claim(hash) {
+                Claim::Owner(tx) => owned.push((hash.clone(), tx)),
+                Claim::Waiter(rx) => waiting.push((hash.clone(), rx)),
             }
         }
-        let _guard = InflightGuard {
-            map: self.inflight.clone(),
-            keys: owned.iter().map(|(h, _)| h.clone()).collect(),
-        };
+        (owned, waiting)
+    }
 
+    /// Asks the source about the owned hashes, in chunks run concurrently; every answer is
+    /// cached, handed to the waiters and put in `out`.
+    async fn ask(&self, owned: Owned, deadline: Instant, out: &mut Resolution) {
         let chunk_size = self.source.chunk_size().max(1);
-        let chunks: Vec<Vec<(FileHash, watch::Sender<Answer>)>> = {
-            let mut chunks = Vec::new();
-            let mut it = owned.into_iter().peekable();
-            while it.peek().is_some() {
-                chunks.push(it.by_ref().take(chunk_size).collect());
-            }
-            chunks
-        };
-
-        let work = async {
-            let mut results = futures::stream::iter(chunks)
-                .map(|chunk| async move {
-                    let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
-                    (chunk, self.lookup_chunk(&hashes, deadline).await)
-                })
-                .buffer_unordered(CHUNK_CONCURRENCY);
-            while let Some((chunk, (result, requests))) = results.next().await {
-                out.requests += requests;
-                match result {
-                    Ok(mut hits) => {
-                        for (hash, tx) in chunk {
-                            let verdict: Verdict = hits.remove(&hash).unwrap_or_default().into();
-                            self.remember(&hash, &verdict).await;
-                            let _ = tx.send(Some(Ok(verdict.clone())));
-                            out.verdicts.insert(hash, verdict);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, hashes = chunk.len(), "threat-intel lookup failed");
-                        for (hash, tx) in chunk {
-                            let _ = tx.send(Some(Err(e.clone())));
-                            out.unanswered.insert(hash, e.clone());
-                        }
+        let mut chunks: Vec<Owned> = Vec::new();
+        let mut it = owned.into_iter().peekable();
+        while it.peek().is_some() {
+            chunks.push(it.by_ref().take(chunk_size).collect());
+        }
+        let mut results = futures::stream::iter(chunks)
+            .map(|chunk| async move {
+                let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
+                (chunk, self.lookup_chunk(&hashes, deadline).await)
+            })
+            .buffer_unordered(CHUNK_CONCURRENCY);
+        while let Some((chunk, (result, requests))) = results.next().await {
+            out.requests += requests;
+            match result {
+                Ok(mut hits) => {
+                    for (hash, tx) in chunk {
+                        let verdict: Verdict = hits.remove(&hash).unwrap_or_default().into();
+                        self.cache.remember(&hash, &verdict).await;
+                        let _ = tx.send(Some(Ok(verdict.clone())));
+                        out.verdicts.insert(hash, verdict);
                     }
                 }
-            }
-            for (hash, mut rx) in waiting {
-                let answer = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|a| a.clone());
-                match answer {
-                    Some(Ok(v)) => {
-                        out.shared += 1;
-                        out.verdicts.insert(hash, v);
+                Err(e) => {
+                    tracing::warn!(error = %e, hashes = chunk.len(), "threat-intel lookup failed");
+                    for (hash, tx) in chunk {
+                        let _ = tx.send(Some(Err(e.clone())));
+                        out.unanswered.insert(hash, e.clone());
                     }
-                    Some(Err(e)) => {
-                        out.unanswered.insert(hash, e);
-                    }
-                    None => {
-                        out.unanswered.insert(hash, IntelError::Abandoned);
-                    }
-                }
-            }
-        };
-        let timed_out = tokio::time::timeout_at(deadline, work).await.is_err();
-        if timed_out {
-            let why = IntelError::Deadline(self.settings.deadline);
-            for hash in hashes {
-                if !out.verdicts.contains_key(hash) {
-                    out.unanswered
-                        .entry(hash.clone())
-                        .or_insert_with(|| why.clone());
                 }
             }
         }
-        out
     }
 }
 
@@ -437,9 +376,6 @@ mod tests {
             res.unanswered[&hashes(2)[1]],
             IntelError::Deadline(_)
         ));
-        assert!(
-            slow.inflight.lock().unwrap().is_empty(),
-            "no abandoned in-flight entries"
-        );
+        assert!(slow.inflight.is_empty(), "no abandoned in-flight entries");
     }
 }
