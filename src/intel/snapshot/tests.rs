@@ -1,7 +1,11 @@
 //! The snapshot against a wiremock MISP that pages, filters by time and flags, and can fail.
 
+use super::index::{digest, uuid_bytes, uuid_text};
+use super::loader::now_unix;
 use super::*;
+use crate::intel::HASH_ATTRIBUTE_TYPES;
 use crate::intel::config::{MispMode, MispSettings};
+use serde_json::{Value, json};
 use std::collections::HashMap as Map;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

@@ -1,0 +1,209 @@
+//! An in-memory snapshot of MISP's IOC hashes, so matching never waits on restSearch
+//! (`MISP_MODE=snapshot` or `hybrid`; see `misp.md` §4.2 for the pull pitfalls it handles).
+//!
+//! **What it holds.** Every live `to_ids` attribute of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
+//! composites and object attributes included, published only when `MISP_PUBLISHED_ONLY`) as a
+//! binary digest in one of three sorted arrays (MD5, SHA-1, SHA-256), each entry carrying the
+//! attribute id, event id, attribute uuid and type; plus each event's uuid and `info`.
+//!
+//! **How it is kept.** A background task pulls `POST /attributes/restSearch` page by page
+//! (`limit`/`page`, the online search's type list and filters, without `value`):
+//! - a full load at start, and again every `MISP_SNAPSHOT_RESYNC_SECS` (this is what removes
+//!   hard-deleted events and attributes of events that were unpublished: neither is visible to
+//!   a time-windowed pull);
+//! - every `MISP_SNAPSHOT_REFRESH_SECS`, an incremental pull of the window since the last good
+//!   pull began (less [`WINDOW_OVERLAP`] for clock skew), three queries: additions by
+//!   `timestamp` (attribute edits), additions by `publish_timestamp` (publishing an old event
+//!   does not move its attributes' timestamps), and removals by `timestamp` with
+//!   `deleted: [0, 1]` and no `to_ids` filter (soft deletes and `to_ids` switched off).
+//!
+//! A new index is built off the async threads and swapped in whole; a failed pull keeps the last
+//! good snapshot and says so in a warning. Lookups never wait for a pull.
+//!
+//! **How it answers.** Hashes are matched locally; the resolver takes the misses straight from
+//! [`ThreatIntel::known_misses`], without its cache or in-flight bookkeeping. Only hashes that
+//! hit are sent to MISP, in one
+//! restSearch (bounded by [`CONFIRM_TIMEOUT`]) for their full context (threat level, tags) and
+//! to confirm them: a hit MISP no longer knows is dropped. If that request fails, the snapshot's
+//! own context (event id, uuid, info, attribute uuid and type) is used.
+//!
+//! **Modes.** `snapshot`: until the first full load completes, lookups fail at once with
+//! [`IntelError::SnapshotLoading`] (the host retries the batch; nothing is called clean
+//! unseen). `hybrid`: every lookup goes to MISP online, as in `online` mode, while the snapshot
+//! is not loaded or is stale (no good pull for [`STALE_AFTER_REFRESHES`] refresh intervals);
+//! otherwise it answers as `snapshot` does.
+//!
+//! **Staleness.** An IOC added or changed in MISP is matched at most one refresh interval plus
+//! one pull's request time after the change (misses are not cached in these modes); a hard
+//! delete or an unpublish is seen at the next full resync, and a hit already cached by the
+//! resolver lives up to `MISP_CACHE_HIT_TTL_SECS`, as in online mode.
+
+mod index;
+mod loader;
+mod pull;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::config::{MispMode, MispSettings};
+use super::misp::MispIntel;
+use super::policy::RetryPolicy;
+use super::{IntelError, IntelHit, ThreatIntel};
+use crate::records::FileHash;
+pub use index::Index;
+pub use loader::RefreshReport;
+use loader::{Loader, Shared};
+use pull::Puller;
+
+/// Seconds subtracted from the window start of an incremental pull, for clock skew between
+/// this host and MISP.
+pub const WINDOW_OVERLAP: i64 = 120;
+/// In `hybrid` mode the snapshot is stale, and lookups go online, after this many refresh
+/// intervals without a good pull.
+pub const STALE_AFTER_REFRESHES: u32 = 2;
+/// How long a batch with hits waits for MISP's context before using the snapshot's own.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pages of one pull at most: a server that ignores `page` must not loop forever.
+pub const MAX_PAGES: usize = 100_000;
+/// Delay before retrying a failed first load.
+pub const FIRST_LOAD_RETRY: Duration = Duration::from_secs(30);
+
+/// The snapshot as a [`ThreatIntel`] source (`MISP_MODE=snapshot` or `hybrid`).
+pub struct SnapshotIntel {
+    loader: Arc<Loader>,
+    online: Arc<MispIntel>,
+    mode: MispMode,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for SnapshotIntel {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+impl SnapshotIntel {
+    /// A snapshot that has not loaded; nothing runs until [`Self::spawn_refresher`] or
+    /// [`Self::refresh`]. Each page is requested under `retry`.
+    pub fn new(online: Arc<MispIntel>, misp: &MispSettings, retry: RetryPolicy) -> Self {
+        let puller = Puller {
+            client: online.client().clone(),
+            retry,
+            published_only: misp.published_only,
+            enforce_warninglist: misp.enforce_warninglist,
+            page_size: misp.snapshot.page_size,
+        };
+        Self {
+            loader: Arc::new(Loader {
+                puller,
+                shared: Arc::new(Shared {
+                    index: RwLock::new(None),
+                    last_ok: Mutex::new(None),
+                }),
+                settings: misp.snapshot.clone(),
+                cursor: tokio::sync::Mutex::default(),
+            }),
+            online,
+            mode: misp.snapshot.mode,
+            task: Mutex::new(None),
+        }
+    }
+
+    /// Starts the background refresher (first load at once). Call inside a tokio runtime.
+    pub fn spawn_refresher(&self) {
+        let task = tokio::spawn(self.loader.clone().run());
+        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// Pulls now: a full load when none was done, `full` is asked or a resync is due, otherwise
+    /// the incremental window. On error the last good snapshot stays.
+    pub async fn refresh(&self, full: bool) -> Result<RefreshReport, IntelError> {
+        self.loader.refresh(full).await
+    }
+
+    /// The snapshot in use, if one has loaded.
+    pub fn index(&self) -> Option<Arc<Index>> {
+        self.loader
+            .shared
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn fresh(&self) -> bool {
+        let limit = self.loader.settings.refresh * STALE_AFTER_REFRESHES;
+        self.loader
+            .shared
+            .last_ok
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() <= limit)
+    }
+}
+
+#[async_trait::async_trait]
+impl ThreatIntel for SnapshotIntel {
+    fn chunk_size(&self) -> usize {
+        self.online.chunk_size()
+    }
+
+    async fn lookup(
+        &self,
+        hashes: &[FileHash],
+    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+        self.lookup_counted(hashes).await.0
+    }
+
+    fn known_misses(&self, hashes: &[FileHash]) -> Option<Vec<bool>> {
+        let index = match self.mode {
+            MispMode::Snapshot => self.index()?,
+            MispMode::Hybrid if self.fresh() => self.index()?,
+            _ => return None,
+        };
+        Some(hashes.iter().map(|h| !index.contains(h)).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
+    async fn lookup_counted(
+        &self,
+        hashes: &[FileHash],
+    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+        let index = match (self.mode, self.index()) {
+            (MispMode::Hybrid, Some(index)) if self.fresh() => index,
+            (MispMode::Hybrid, _) | (MispMode::Online, _) => {
+                return self.online.lookup_counted(hashes).await;
+            }
+            (MispMode::Snapshot, Some(index)) => index,
+            (MispMode::Snapshot, None) => return (Err(IntelError::SnapshotLoading), 0),
+        };
+        let local: HashMap<FileHash, Vec<IntelHit>> = hashes
+            .iter()
+            .filter_map(|h| {
+                let hits = index.lookup(h);
+                (!hits.is_empty()).then(|| (h.clone(), hits))
+            })
+            .collect();
+        if local.is_empty() {
+            return (Ok(local), 0);
+        }
+        let hit_hashes: Vec<FileHash> = local.keys().cloned().collect();
+        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&hit_hashes)).await {
+            Ok(Ok(confirmed)) => (Ok(confirmed), 1),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, hits = local.len(), "MISP context for snapshot hits unavailable; using the snapshot's");
+                (Ok(local), 1)
+            }
+            Err(_) => {
+                tracing::warn!(hits = local.len(), timeout = ?CONFIRM_TIMEOUT, "MISP context for snapshot hits timed out; using the snapshot's");
+                (Ok(local), 1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
