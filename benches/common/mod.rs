@@ -3,7 +3,7 @@
 //! and `tests/api/host_sim.rs` are restated here, smaller).
 //!
 //! - [`Workload`]: Defender records across the Device* tables, sized like the real ones
-//!   (`defender.md` §5: 1.0–4.45 KB), one record per Event Hub event, with file hashes drawn
+//!   (`docs/sources.md` §2: 1.0–4.45 KB), one record per Event Hub event, with file hashes drawn
 //!   either fresh (never seen before: a cold cache) or from a skewed pool of "programs" (a
 //!   realistic stream, where a few system binaries dominate).
 //! - [`invocation`]: the host's request for a batch, `cardinality: many`, `dataType: binary`
@@ -54,7 +54,7 @@ pub fn program(n: u64) -> [String; 3] {
     [hex(40, n, 1), hex(64, n, 2), hex(32, n, 3)]
 }
 
-/// A Device* table, the size of its records (defender.md §5) and which hash trios it carries.
+/// A Device* table, the size of its records (`docs/sources.md` §2) and which hash trios it carries.
 struct Table {
     name: &'static str,
     bytes: usize,

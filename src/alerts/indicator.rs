@@ -1,4 +1,4 @@
-//! Defender custom file indicators (`defender.md` §4b): `POST /api/indicators` with the matched
+//! Defender custom file indicators (`docs/sources.md` §3): `POST /api/indicators` with the matched
 //! hash, so Defender itself watches for the file. `Audit` goes with `generateAlert: true`.
 //!
 //! The tenant holds 15,000 active indicators and the limit cannot be raised; this process counts

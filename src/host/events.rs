@@ -1,6 +1,6 @@
 //! Decoding the Event Hub trigger value (`Data.<binding>`) into the exact bytes of each event.
 //!
-//! The shape tells the encoding, never function.json (§1.4 of `functions-host.md`):
+//! The shape tells the encoding, never function.json (`docs/sources.md` §1):
 //! a string holding a JSON array of base64 strings (`dataType: binary`), of raw bodies
 //! (`dataType: string`) or of JSON values (`dataType` unset); or a single body
 //! (`cardinality: one`), double-encoded text or plain base64.

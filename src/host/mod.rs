@@ -1,4 +1,5 @@
-//! The Azure Functions host ↔ custom handler wire protocol (see `functions-host.md`).
+//! The Azure Functions host ↔ custom handler wire protocol (`docs/sources.md` §1;
+//! <https://learn.microsoft.com/azure/azure-functions/functions-custom-handlers>).
 //!
 //! The host POSTs `{"Data":{…},"Metadata":{…}}` to `/<FunctionName>` and expects
 //! `{"Outputs":{…},"Logs":[…],"ReturnValue":…}` with `Content-Type: application/json`. Arrays and

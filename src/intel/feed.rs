@@ -1,5 +1,5 @@
 //! A MISP feed folder as a threat-intel source: `manifest.json` plus one `<uuid>.json` per event
-//! in MISP core format (see `misp.md` §4.1), loaded once into memory.
+//! in the MISP core format (`docs/sources.md` §4), loaded once into memory.
 //!
 //! Only `to_ids` attributes of hash types count, composites (`filename|sha256`, `malware-sample`)
 //! and attributes inside objects included. The feed's `hashes.csv` is *not* used: it lists md5

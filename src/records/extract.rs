@@ -17,7 +17,8 @@ pub struct HashField {
     pub role: HashRole,
 }
 
-/// Every hash-bearing column of the streamed tables (see `defender.md` §2), in a fixed order.
+/// Every hash-bearing column of the streamed tables (the Advanced Hunting schema,
+/// `docs/sources.md` §2), in a fixed order.
 pub const HASH_FIELDS: [HashField; 6] = [
     HashField {
         name: "SHA1",

@@ -1,5 +1,5 @@
 //! Defender records written for these tests, one builder per hash-bearing table, shaped like the
-//! streamed records in `defender.md` §2 (ReportId a number on Device* tables, a string on Email*;
+//! streamed records of `docs/sources.md` §2 (ReportId a number on Device* tables, a string on Email*;
 //! AdditionalFields a JSON string; unset columns null or absent).
 
 use serde_json::{Value, json};

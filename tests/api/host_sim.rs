@@ -1,9 +1,9 @@
-//! A host simulator built from `functions-host.md`: it builds invocation requests exactly as the
-//! Functions host does for an Event Hub trigger (Data as a JSON string holding a JSON array of
-//! base64 bodies; every `*Array` metadata value double-encoded; DateTimes without `Z`; RetryContext
-//! as an object), sends them chunked with the host's headers, and reads the answer as the host
-//! would: only a 2xx with `application/json` counts, output keys are case-sensitive, and a queue
-//! output that is a JSON array becomes one message per element.
+//! A host simulator built from the host's source (`docs/sources.md` §1): it builds invocation
+//! requests exactly as the Functions host does for an Event Hub trigger (Data as a JSON string
+//! holding a JSON array of base64 bodies; every `*Array` metadata value double-encoded; DateTimes
+//! without `Z`; RetryContext as an object), sends them chunked with the host's headers, and reads
+//! the answer as the host would: only a 2xx with `application/json` counts, output keys are
+//! case-sensitive, and a queue output that is a JSON array becomes one message per element.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

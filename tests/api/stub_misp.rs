@@ -1,4 +1,4 @@
-//! A stub MISP on loopback that implements restSearch semantics (misp.md §1.2–1.5): each value
+//! A stub MISP on loopback that implements restSearch semantics (`docs/sources.md` §4): each value
 //! matched exactly against value1 or value2 (the halves of a composite), case-insensitively;
 //! `type`, `to_ids`, `published` filters applied only when sent (MISP adds none for json);
 //! soft-deleted attributes excluded unless `deleted` asks for them; a wrong key gets 403.

@@ -145,7 +145,8 @@ impl MispClient {
         })
     }
 
-    /// The restSearch request for `hashes` (see `misp.md` §8.1): every filter explicit.
+    /// The restSearch request for `hashes`: every filter explicit, since MISP adds none of its
+    /// own for `returnFormat: json` (`docs/sources.md` §4).
     pub fn search_body(
         hashes: &[FileHash],
         published_only: bool,

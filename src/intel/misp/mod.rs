@@ -1,4 +1,5 @@
-//! MISP's `POST /attributes/restSearch`, the hot-path lookup (see `misp.md` §1).
+//! MISP's `POST /attributes/restSearch`, the hot-path lookup (MISP's OpenAPI,
+//! <https://www.misp-project.org/openapi/#tag/Attributes/operation/restSearchAttributes>).
 //!
 //! [`types`] deserializes answers leniently and [`map_attributes`] maps each returned attribute
 //! back to the requested hashes it matched; both are pure, so the fuzz targets reach them
