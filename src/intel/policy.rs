@@ -218,7 +218,7 @@ mod tests {
         assert!(samples.len() > 1, "jittered");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_breaker_opens_after_repeated_failures_and_closes_after_the_cooldown() {
         let b = CircuitBreaker::new(BreakerSettings {
             failures: 3,

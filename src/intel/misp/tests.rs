@@ -105,17 +105,53 @@ async fn each_status_becomes_its_meaning() {
     }
 }
 
+/// A server that answers one request with a JSON body of `declared` bytes, written 1 MiB at a
+/// time until the client stops reading; returns its address and the bytes it got to write.
+async fn endless_body(declared: usize) -> (String, tokio::task::JoinHandle<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let chunk = vec![b' '; 1024 * 1024];
+        let mut sent = 0;
+        while sent < declared {
+            match socket.write_all(&chunk).await {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    (url, server)
+}
+
 #[tokio::test]
 async fn an_oversized_response_is_refused_not_buffered() {
-    let server = MockServer::start().await;
-    let huge = vec![b' '; MAX_RESPONSE_BYTES + 1];
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/json"))
-        .mount(&server)
-        .await;
-    let intel = MispIntel::new(&settings(&server.uri(), Duration::from_secs(20))).unwrap();
+    // Sixteen times the bound: a client that read it all before refusing would take all 1 GiB.
+    let declared = 16 * MAX_RESPONSE_BYTES;
+    let (url, server) = endless_body(declared).await;
+    let intel = MispIntel::new(&settings(&url, Duration::from_secs(60))).unwrap();
     let err = intel.lookup(&one()).await.unwrap_err();
-    assert!(matches!(err, IntelError::InvalidResponse(m) if m.contains("larger than")));
+    assert!(
+        matches!(&err, IntelError::InvalidResponse(m) if m.contains("larger than")),
+        "{err:?}"
+    );
+    let sent = tokio::time::timeout(Duration::from_secs(60), server)
+        .await
+        .expect("the server stops writing once the client hangs up")
+        .unwrap();
+    // What the client read, plus what the socket buffers held when it hung up.
+    assert!(
+        sent < MAX_RESPONSE_BYTES + 32 * 1024 * 1024,
+        "the client stopped reading at the bound: the server wrote {sent} of {declared} bytes"
+    );
 }
 
 #[test]

@@ -291,18 +291,19 @@ mod tests {
     async fn entries_expire_after_their_lifetime() {
         let src = fake(false, Duration::ZERO);
         let settings = LookupSettings {
-            miss_ttl: Duration::from_secs(1),
+            miss_ttl: Duration::from_millis(100),
             ..LookupSettings::default()
         };
         let r = Resolver::new(src, settings);
         r.resolve(&hashes(2)).await;
-        // moka keeps its own clock, so this waits for real past the miss lifetime.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // moka keeps its own clock, which tokio's paused time does not move: this waits for real,
+        // past the (short) miss lifetime.
+        std::thread::sleep(Duration::from_millis(150));
         let again = r.resolve(&hashes(2)).await;
         assert_eq!(again.cache_hits, 1, "the hit stays, the miss expired");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_lookups_of_the_same_hashes_share_one_request() {
         let src = fake(false, Duration::from_millis(200));
         let r = Arc::new(Resolver::new(src.clone(), LookupSettings::default()));
@@ -314,7 +315,7 @@ mod tests {
         assert_eq!(a.verdicts.len() + b.verdicts.len(), 4);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_passing_failure_is_retried_inside_the_invocation() {
         let src = failing(1, Duration::ZERO);
         let r = Resolver::new(src.clone(), LookupSettings::default());
@@ -323,7 +324,7 @@ mod tests {
         assert_eq!(src.calls.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_down_source_opens_the_breaker_and_later_batches_fail_fast() {
         let src = fake(true, Duration::ZERO);
         let settings = LookupSettings {
@@ -349,16 +350,32 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failures_and_the_deadline_leave_hashes_unanswered_and_uncached() {
-        let r = Resolver::new(fake(true, Duration::ZERO), LookupSettings::default());
+        let src = fake(true, Duration::ZERO);
+        // A breaker that never opens here, so that every attempt reaches the source.
+        let settings = LookupSettings {
+            breaker: crate::intel::policy::BreakerSettings {
+                failures: 100,
+                cooldown: Duration::from_secs(60),
+            },
+            ..LookupSettings::default()
+        };
+        let r = Resolver::new(src.clone(), settings);
         let res = r.resolve(&hashes(3)).await;
         assert_eq!(res.unanswered.len(), 3);
-        // Two chunks retrying in parallel: the breaker may open before the last attempt.
-        assert!(matches!(
-            res.unanswered[&hashes(1)[0]],
-            IntelError::Server(502) | IntelError::CircuitOpen { .. }
-        ));
+        assert!(
+            res.unanswered
+                .values()
+                .all(|e| *e == IntelError::Server(502)),
+            "{:?}",
+            res.unanswered
+        );
+        assert_eq!(
+            src.calls.load(Ordering::SeqCst),
+            6,
+            "two chunks, three attempts each"
+        );
         assert_eq!(r.resolve(&hashes(3)).await.cache_hits, 0);
 
         let slow = Resolver::new(
@@ -372,10 +389,13 @@ mod tests {
             )
             .await;
         assert_eq!(res.unanswered.len(), 2);
-        assert!(matches!(
-            res.unanswered[&hashes(2)[1]],
-            IntelError::Deadline(_)
-        ));
+        assert!(
+            res.unanswered
+                .values()
+                .all(|e| matches!(e, IntelError::Deadline(_))),
+            "{:?}",
+            res.unanswered
+        );
         assert!(slow.inflight.is_empty(), "no abandoned in-flight entries");
     }
 }
