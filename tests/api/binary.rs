@@ -8,20 +8,24 @@ use crate::fixtures::*;
 use crate::host_sim::{self, Declared};
 use crate::stub_misp::{MISP_KEY, StubAttribute, StubMisp};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port held for the handler: a socket bound with `SO_REUSEADDR` and never
+/// listening. The handler's own listener (tokio sets `SO_REUSEADDR` too) may bind and listen on
+/// it, while no other socket can take it before then: the port is never free between its choice
+/// and its use. The handler cannot be given port 0, which `FUNCTIONS_CUSTOMHANDLER_PORT` refuses.
+fn reserved_port() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket
 }
 
 #[tokio::test]
 async fn serve_starts_with_three_settings_answers_the_host_and_stops_on_sigterm() {
     let bad = sha1("binary");
     let misp = StubMisp::start(vec![StubAttribute::ids("sha1", bad.clone(), 1)]).await;
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_defender-misp"))
+    let reserved = reserved_port();
+    let port = reserved.local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_defender-misp"))
         .arg("serve")
         .env_clear()
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
@@ -64,20 +68,19 @@ async fn serve_starts_with_three_settings_answers_the_host_and_stops_on_sigterm(
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = child.wait().unwrap();
-        let out = child.wait_with_output().unwrap();
-        (status, String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .await
-    .unwrap();
-    assert!(status.0.success(), "exit status {:?}", status.0);
+    // wait_with_output reads stdout and stderr to their end while it waits, so a child that
+    // fills a pipe can never block its own exit.
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    drop(reserved);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit status {:?}", out.status);
     assert!(
-        status.1.contains("\"matches\":1"),
-        "structured logs on stdout: {}",
-        status.1
+        stdout.contains("\"matches\":1"),
+        "structured logs on stdout: {stdout}"
     );
-    assert!(!status.1.contains(MISP_KEY), "the key never reaches a log");
+    assert!(!stdout.contains(MISP_KEY), "the key never reaches a log");
 }
 
 #[test]

@@ -30,12 +30,13 @@ async fn resetting_server() -> String {
     format!("http://{addr}")
 }
 
-/// A URL where nothing listens.
-async fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
+/// A URL where nothing listens: a socket bound and never listening, kept for the case's life, so
+/// the port is refused and no other test can take it meanwhile.
+fn refused_url() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (url, socket)
 }
 
 struct Case {
@@ -43,6 +44,8 @@ struct Case {
     fault: Fault,
     misp_url: Option<String>,
     key: Option<&'static str>,
+    /// Holds the refused port while the case runs.
+    _reserved: Option<tokio::net::TcpSocket>,
 }
 
 async fn cases() -> Vec<Case> {
@@ -51,7 +54,9 @@ async fn cases() -> Vec<Case> {
         fault,
         misp_url: None,
         key: None,
+        _reserved: None,
     };
+    let (refused, reserved) = refused_url();
     vec![
         case("500", Fault::Status(500)),
         case("502", Fault::Status(502)),
@@ -68,18 +73,21 @@ async fn cases() -> Vec<Case> {
             fault: Fault::None,
             misp_url: None,
             key: Some("WrongKeyWrongKeyWrongKeyWrongKeyWrongKey"),
+            _reserved: None,
         },
         Case {
             name: "connection refused",
             fault: Fault::None,
-            misp_url: Some(refused_url().await),
+            misp_url: Some(refused),
             key: None,
+            _reserved: Some(reserved),
         },
         Case {
             name: "reset mid-response",
             fault: Fault::None,
             misp_url: Some(resetting_server().await),
             key: None,
+            _reserved: None,
         },
     ]
 }
@@ -101,7 +109,10 @@ async fn app_for(case: &Case, known: &str) -> TestApp {
     app
 }
 
-#[tokio::test]
+// The fault tests run on tokio's paused clock: a stub slower than the client's timeout, the
+// backoffs and the deadline all pass at once, with the same outcomes as in real time.
+
+#[tokio::test(start_paused = true)]
 async fn with_retries_left_every_fault_asks_the_host_to_retry() {
     let bad = sha256("fault-retry");
     for case in cases().await {
@@ -120,11 +131,19 @@ async fn with_retries_left_every_fault_asks_the_host_to_retry() {
             )
             .await;
         assert_eq!(result.status, 500, "{}", case.name);
+        let logs = result.logs();
+        assert_eq!(logs.len(), 2, "{}: {logs:?}", case.name);
         assert!(
-            result.logs().iter().any(|l| l.contains("retry")),
-            "{}: {:?}",
-            case.name,
-            result.logs()
+            logs[0].starts_with("MatchEvents partition=")
+                && logs[0].contains(" retry requested, nothing written: events=1 "),
+            "{}: {logs:?}",
+            case.name
+        );
+        assert!(
+            logs[1].starts_with("1 of 1 hashes unanswered (")
+                && logs[1].ends_with("); the host will retry the batch"),
+            "{}: {logs:?}",
+            case.name
         );
         let forever = app
             .match_events_as(
@@ -141,7 +160,7 @@ async fn with_retries_left_every_fault_asks_the_host_to_retry() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn on_the_last_attempt_or_without_a_policy_only_unanswered_events_are_dead_lettered() {
     let bad = sha256("fault-last");
     for case in cases().await {
@@ -212,7 +231,7 @@ async fn answers_cached_before_a_failure_are_kept_across_the_hosts_retries() {
     assert_eq!(last.dead_events()[0]["sequenceNumber"], 43);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn all_misp_work_ends_within_the_deadline() {
     let bad = sha256("deadline");
     let app = spawn_app_with(
@@ -227,11 +246,11 @@ async fn all_misp_work_ends_within_the_deadline() {
         ["", &bad, ""],
         NONE,
     )])];
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let result = app.match_events(&events).await;
     assert!(
         started.elapsed() < Duration::from_secs(15),
-        "the deadline, not the 20 s stub, ended the lookup"
+        "the deadline, not the 20 s stub, ended the lookup (tokio's clock)"
     );
     assert_eq!(result.dead_events().len(), 1);
     assert!(
