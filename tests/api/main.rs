@@ -1,6 +1,9 @@
-//! Integration tests: the real handler on loopback, driven by a host simulator, in front of a
-//! stub MISP that implements restSearch semantics.
+//! Integration tests, one binary and one harness ([`helpers::spawn_app_with`]): the real handler
+//! on loopback, driven by a host simulator, in front of a stub MISP that implements restSearch
+//! semantics and a stub Defender; `RaiseAlerts` with tokens from the real managed-identity
+//! credential; the binary itself; and the load test (`load`, ignored unless asked for).
 
+mod alert_helpers;
 mod binary;
 mod faults;
 mod fixtures;
@@ -9,6 +12,8 @@ mod host_sim;
 mod hostile;
 mod load;
 mod match_events;
+mod raise_alerts;
 mod replay;
 mod scan;
+mod stub_http;
 mod stub_misp;

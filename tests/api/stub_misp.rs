@@ -2,21 +2,17 @@
 //! matched exactly against value1 or value2 (the halves of a composite), case-insensitively;
 //! `type`, `to_ids`, `published` filters applied only when sent (MISP adds none for json);
 //! soft-deleted attributes excluded unless `deleted` asks for them; a wrong key gets 403.
-//! Faults can be switched on to answer like a broken server.
-//!
-//! It is a small axum server on its own task, not a wiremock `MockServer`: wiremock's `Drop`
-//! blocks on a tokio lock with `futures::executor::block_on`, which never completes on a runtime
-//! thread whose cooperative budget is spent, and that hung the load test at its end.
+//! Faults can be switched on to answer like a broken server. It is a [`MockServer`] of
+//! `stub_http` (never a wiremock one, see there) with restSearch mounted; tests mount other
+//! MISP routes (sightings) on it like on any stub.
 
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State as AxumState;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::{Value, json};
+
+use crate::stub_http::matchers::{method, path};
+use crate::stub_http::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const MISP_KEY: &str = "Tst0MispKey0Never0Logged0abcdefghijklmnop";
 
@@ -117,142 +113,105 @@ fn flag_filter(v: Option<&Value>) -> Option<Vec<bool>> {
     filter_values(v).map(|vals| vals.iter().map(|s| s == "1" || s == "true").collect())
 }
 
-fn json_reply(status: u16, body: &Value) -> Response {
-    let status = StatusCode::from_u16(status).expect("a valid status");
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+fn json_reply(status: u16, body: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
 }
 
-/// `POST /attributes/restSearch`. The fault in force is read under the lock; a slow answer waits
-/// after the lock is released, so other requests are served meanwhile.
-async fn rest_search(
-    AxumState(state): AxumState<Arc<Mutex<State>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (delay, reply) = answer(&state, &headers, &body);
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
+/// `POST /attributes/restSearch`, answered from the stub's knowledge and the fault in force.
+struct RestSearch(Arc<Mutex<State>>);
+
+impl Respond for RestSearch {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        answer(&self.0, request)
     }
-    reply
 }
 
-fn answer(
-    state: &Mutex<State>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> (Option<std::time::Duration>, Response) {
+fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
     let mut state = state.lock().unwrap();
-    {
-        let key = headers.get("authorization").and_then(|v| v.to_str().ok());
-        if key != Some(MISP_KEY) {
-            return (
-                None,
-                json_reply(
-                    403,
-                    &json!({
-                "name": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the Authorization header.",
-                "message": "Authentication failed.", "url": "/attributes/restSearch"}),
-                ),
+    let key = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if key != Some(MISP_KEY) {
+        return json_reply(
+            403,
+            &json!({
+        "name": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the Authorization header.",
+        "message": "Authentication failed.", "url": "/attributes/restSearch"}),
+        );
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    state.bodies.push(body.clone());
+    let fault = match state.fault.clone() {
+        Fault::Every(n, inner) if state.bodies.len().is_multiple_of(n) => *inner,
+        Fault::Every(..) => Fault::None,
+        other => other,
+    };
+    match fault {
+        Fault::None => {}
+        Fault::Status(s) => {
+            return json_reply(
+                s,
+                &json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}),
             );
         }
-        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        state.bodies.push(body.clone());
-        let fault = match state.fault.clone() {
-            Fault::Every(n, inner) if state.bodies.len().is_multiple_of(n) => *inner,
-            Fault::Every(..) => Fault::None,
-            other => other,
-        };
-        match fault {
-            Fault::None => {}
-            Fault::Status(s) => {
-                return (
-                    None,
-                    json_reply(
-                        s,
-                        &json!({"name": "An Internal Error Has Occurred.", "message": "x", "url": "/attributes/restSearch"}),
-                    ),
-                );
-            }
-            Fault::RateLimited(secs) => {
-                let secs = secs.to_string();
-                let reply = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("Retry-After", secs.clone()), ("X-Rate-Limit-Reset", secs)],
-                )
-                    .into_response();
-                return (None, reply);
-            }
-            Fault::Html => {
-                let reply = (
-                    [(header::CONTENT_TYPE, "text/html")],
-                    "<html><body>Login</body></html>",
-                )
-                    .into_response();
-                return (None, reply);
-            }
-            Fault::Truncated => {
-                let reply = (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    &b"{\"response\": {\"Attribute\": [{\"id\":"[..],
-                )
-                    .into_response();
-                return (None, reply);
-            }
-            Fault::Slow(d) => {
-                return (
-                    Some(d),
-                    json_reply(200, &json!({"response": {"Attribute": []}})),
-                );
-            }
-            Fault::WrongShape => {
-                return (None, json_reply(200, &json!({"Attribute": "nope"})));
-            }
-            Fault::Every(..) => unreachable!("resolved above"),
+        Fault::RateLimited(secs) => {
+            return ResponseTemplate::new(429)
+                .insert_header("Retry-After", secs.to_string())
+                .insert_header("X-Rate-Limit-Reset", secs.to_string());
         }
-        let values = filter_values(body.get("value")).unwrap_or_default();
-        let types = filter_values(body.get("type"));
-        let to_ids = flag_filter(body.get("to_ids"));
-        let published = flag_filter(body.get("published"));
-        let deleted = flag_filter(body.get("deleted")).unwrap_or_else(|| vec![false]);
-        let hits: Vec<Value> = state
-            .attributes
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.halves().iter().any(|h| values.contains(h)))
-            .filter(|(_, a)| {
-                types
-                    .as_ref()
-                    .is_none_or(|t| t.contains(&a.kind.to_string()))
-            })
-            .filter(|(_, a)| to_ids.as_ref().is_none_or(|f| f.contains(&a.to_ids)))
-            .filter(|(_, a)| published.as_ref().is_none_or(|f| f.contains(&a.published)))
-            .filter(|(_, a)| deleted.contains(&a.deleted))
-            .map(|(n, a)| a.to_json(n + 1))
-            .collect();
-        let count = hits.len().to_string();
-        let mut reply = json_reply(200, &json!({"response": {"Attribute": hits}}));
-        reply
-            .headers_mut()
-            .insert("X-Result-Count", count.parse().expect("a header value"));
-        (None, reply)
+        Fault::Html => {
+            return ResponseTemplate::new(200)
+                .set_body_raw("<html><body>Login</body></html>", "text/html");
+        }
+        Fault::Truncated => {
+            return ResponseTemplate::new(200).set_body_raw(
+                &b"{\"response\": {\"Attribute\": [{\"id\":"[..],
+                "application/json",
+            );
+        }
+        Fault::Slow(d) => {
+            return json_reply(200, &json!({"response": {"Attribute": []}})).set_delay(d);
+        }
+        Fault::WrongShape => return json_reply(200, &json!({"Attribute": "nope"})),
+        Fault::Every(..) => unreachable!("resolved above"),
     }
+    let values = filter_values(body.get("value")).unwrap_or_default();
+    let types = filter_values(body.get("type"));
+    let to_ids = flag_filter(body.get("to_ids"));
+    let published = flag_filter(body.get("published"));
+    let deleted = flag_filter(body.get("deleted")).unwrap_or_else(|| vec![false]);
+    let hits: Vec<Value> = state
+        .attributes
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.halves().iter().any(|h| values.contains(h)))
+        .filter(|(_, a)| {
+            types
+                .as_ref()
+                .is_none_or(|t| t.contains(&a.kind.to_string()))
+        })
+        .filter(|(_, a)| to_ids.as_ref().is_none_or(|f| f.contains(&a.to_ids)))
+        .filter(|(_, a)| published.as_ref().is_none_or(|f| f.contains(&a.published)))
+        .filter(|(_, a)| deleted.contains(&a.deleted))
+        .map(|(n, a)| a.to_json(n + 1))
+        .collect();
+    let count = hits.len().to_string();
+    json_reply(200, &json!({"response": {"Attribute": hits}}))
+        .insert_header("X-Result-Count", count)
 }
 
-/// The stub server with its knowledge and its switches.
+/// The stub server with its knowledge and its switches. It derefs to its [`MockServer`], for
+/// tests that mount other routes on it or read every request it received.
 pub struct StubMisp {
-    url: String,
+    server: MockServer,
     state: Arc<Mutex<State>>,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for StubMisp {
-    fn drop(&mut self) {
-        self.server.abort();
+impl Deref for StubMisp {
+    type Target = MockServer;
+    fn deref(&self) -> &MockServer {
+        &self.server
     }
 }
 
@@ -262,21 +221,17 @@ impl StubMisp {
             attributes,
             ..State::default()
         }));
-        let app = Router::new()
-            .route("/attributes/restSearch", post(rest_search))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("bound"));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the stub serves");
-        });
-        Self { url, state, server }
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/attributes/restSearch"))
+            .respond_with(RestSearch(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
     }
 
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.server.uri()
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -291,43 +246,4 @@ impl StubMisp {
     pub fn bodies(&self) -> Vec<Value> {
         self.state.lock().unwrap().bodies.clone()
     }
-}
-
-/// Spends the task's whole cooperative budget (tokio grants 128 operations per poll) without
-/// yielding, as the end of a busy test does.
-async fn spend_the_task_budget() {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..128 {
-        tx.send(i).unwrap();
-    }
-    tokio::task::yield_now().await;
-    for _ in 0..128 {
-        rx.recv().await;
-    }
-}
-
-/// The load test hung at its end: a wiremock `MockServer` dropped on a task whose budget is spent
-/// never returns (checked: this test hangs with one in place of the stub). The stub must drop at
-/// once whatever the budget; a watchdog turns a hang into a failure.
-#[test]
-fn the_stub_drops_at_once_even_when_the_task_budget_is_spent() {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let misp = StubMisp::start(Vec::new()).await;
-            spend_the_task_budget().await;
-            drop(misp);
-        });
-        let _ = done.send(());
-    });
-    assert!(
-        finished
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .is_ok(),
-        "dropping the stub MISP did not return"
-    );
 }

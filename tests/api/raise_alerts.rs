@@ -2,15 +2,18 @@
 //! the real `ManagedIdentityCredential` against a stub identity endpoint, and stub Defender,
 //! MISP and Logs Ingestion servers on loopback that check what they receive.
 
-#[path = "alerts/helpers.rs"]
-mod helpers;
-
 use std::collections::HashMap;
 
-use helpers::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, ResponseTemplate};
+
+use crate::alert_helpers::*;
+use crate::helpers::{
+    IDENTITY_HEADER, MONITOR_TOKEN, SIGHTING_KEY, TestApp, assert_no_secret, identity, logs,
+    spawn_app_with, start,
+};
+use crate::stub_http::matchers::{header, method, path, query_param};
+use crate::stub_http::{Mock, MockServer, ResponseTemplate};
+use crate::stub_misp::MISP_KEY;
 
 fn ok() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"id": "da637"}))
@@ -18,7 +21,7 @@ fn ok() -> ResponseTemplate {
 
 #[tokio::test]
 async fn a_host_shaped_queue_message_makes_exactly_one_alert_with_a_managed_identity_token() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
 
     let reply = app.post_match(&a_match(1), 1).await;
@@ -80,7 +83,7 @@ async fn a_host_shaped_queue_message_makes_exactly_one_alert_with_a_managed_iden
 
 #[tokio::test]
 async fn severity_follows_the_misp_threat_level_and_the_setting_overrides_it() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     for (n, level) in [(1, 2), (2, 3), (3, 4)] {
         let mut m = a_match(n);
@@ -95,10 +98,13 @@ async fn severity_follows_the_misp_threat_level_and_the_setting_overrides_it() {
         .collect();
     assert_eq!(severities, [json!("Medium"), json!("Low"), json!("Low")]);
 
-    let app = spawn_app(&[
-        ("DEFENDER_ALERT_SEVERITY", "high"),
-        ("DEFENDER_ALERT_CATEGORY", "Ransomware"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERT_SEVERITY", "high"),
+            ("DEFENDER_ALERT_CATEGORY", "Ransomware"),
+        ],
+    )
     .await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     let mut m = a_match(4);
@@ -113,7 +119,7 @@ async fn severity_follows_the_misp_threat_level_and_the_setting_overrides_it() {
 
 #[tokio::test]
 async fn hostile_misp_text_reaches_defender_flattened_and_bounded() {
-    let app = spawn_app(&[("DEFENDER_RECOMMENDED_ACTION", "Call\nthe SOC")]).await;
+    let app = spawn_app_with(vec![], &[("DEFENDER_RECOMMENDED_ACTION", "Call\nthe SOC")]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     let mut m = a_match(1);
     m["intel"][0]["eventInfo"] = json!(format!(
@@ -147,7 +153,7 @@ async fn hostile_misp_text_reaches_defender_flattened_and_bounded() {
 
 #[tokio::test]
 async fn a_burst_of_forty_matches_makes_at_most_fourteen_calls_and_defers_the_rest() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     let mut statuses = HashMap::new();
     let mut deferred_logs = Vec::new();
@@ -170,7 +176,7 @@ async fn a_burst_of_forty_matches_makes_at_most_fourteen_calls_and_defers_the_re
 
 #[tokio::test]
 async fn a_429_pauses_every_alert_for_its_retry_after() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(
         &app,
         ALERT_ROUTE,
@@ -204,7 +210,7 @@ async fn a_429_pauses_every_alert_for_its_retry_after() {
 #[tokio::test]
 async fn forbidden_and_unauthorized_name_the_role_to_grant_and_nothing_secret_is_logged() {
     for status in [403, 401] {
-        let app = spawn_app(&[]).await;
+        let app = spawn_app_with(vec![], &[]).await;
         let error = json!({"error":{"code":"Forbidden","message":"Missing application roles. API required roles: Alert.ReadWrite.All","target":"c0ffee"}});
         defender_answers(
             &app,
@@ -239,7 +245,7 @@ async fn forbidden_and_unauthorized_name_the_role_to_grant_and_nothing_secret_is
 
 #[tokio::test]
 async fn a_404_is_retried_a_bounded_number_of_times_then_recorded_and_acknowledged() {
-    let app = spawn_app(&[("DEFENDER_NOT_FOUND_RETRIES", "2")]).await;
+    let app = spawn_app_with(vec![], &[("DEFENDER_NOT_FOUND_RETRIES", "2")]).await;
     let not_found = json!({"error":{"code":"NotFound","message":"No event found"}});
     defender_answers(
         &app,
@@ -267,7 +273,7 @@ async fn a_404_is_retried_a_bounded_number_of_times_then_recorded_and_acknowledg
 
 #[tokio::test]
 async fn a_repeat_for_the_same_device_and_hash_is_acknowledged_without_a_second_alert() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     let first = a_match(1);
     let mut later = a_match(1);
@@ -289,7 +295,7 @@ async fn a_repeat_for_the_same_device_and_hash_is_acknowledged_without_a_second_
 
 #[tokio::test]
 async fn a_match_defender_cannot_alert_on_is_acknowledged_without_a_call() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     let mut m = a_match(1);
     m["alertable"] = json!(false);
@@ -301,7 +307,7 @@ async fn a_match_defender_cannot_alert_on_is_acknowledged_without_a_call() {
         reply.logs
     );
 
-    let off = spawn_app(&[("DEFENDER_ALERTS", "false")]).await;
+    let off = spawn_app_with(vec![], &[("DEFENDER_ALERTS", "false")]).await;
     let reply = off.post_match(&a_match(2), 1).await;
     assert_eq!(reply.status, 200);
     assert!(reply.logs.contains("alert=off"), "{}", reply.logs);
@@ -312,12 +318,15 @@ async fn a_match_defender_cannot_alert_on_is_acknowledged_without_a_call() {
 
 #[tokio::test]
 async fn an_audit_indicator_carries_the_hash_and_generates_alerts_once_per_hash() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("DEFENDER_INDICATOR_ACTION", "audit"),
-        ("DEFENDER_INDICATOR_EXPIRY_DAYS", "7"),
-        ("DEFENDER_INDICATOR_SEVERITY", "high"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("DEFENDER_INDICATOR_ACTION", "audit"),
+            ("DEFENDER_INDICATOR_EXPIRY_DAYS", "7"),
+            ("DEFENDER_INDICATOR_SEVERITY", "high"),
+        ],
+    )
     .await;
     defender_answers(&app, INDICATOR_ROUTE, ok()).await;
     let mut elsewhere = a_match(1);
@@ -350,11 +359,14 @@ async fn an_audit_indicator_carries_the_hash_and_generates_alerts_once_per_hash(
 
 #[tokio::test]
 async fn past_defender_indicator_max_the_process_refuses_and_says_so() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("DEFENDER_INDICATOR_ACTION", "block"),
-        ("DEFENDER_INDICATOR_MAX", "1"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("DEFENDER_INDICATOR_ACTION", "block"),
+            ("DEFENDER_INDICATOR_MAX", "1"),
+        ],
+    )
     .await;
     defender_answers(&app, INDICATOR_ROUTE, ok()).await;
 
@@ -386,11 +398,14 @@ async fn sighting_answers(app: &TestApp, template: ResponseTemplate) {
 
 #[tokio::test]
 async fn a_sighting_uses_its_own_key_type_zero_our_source_and_the_event_time() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("MISP_SIGHTINGS", "true"),
-        ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("MISP_SIGHTINGS", "true"),
+            ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+        ],
+    )
     .await;
     let added = json!({"Sighting":{"id":"8","attribute_id":"8885","event_id":"60","org_id":"1","date_sighting":"1784379571","uuid":"5c7641bf-a4e8-4d5d-a653-03240a00020f","source":"defender-misp","type":"0"}});
     sighting_answers(&app, ResponseTemplate::new(200).set_body_json(added)).await;
@@ -409,11 +424,14 @@ async fn a_sighting_uses_its_own_key_type_zero_our_source_and_the_event_time() {
 
 #[tokio::test]
 async fn a_sighting_answer_with_a_message_and_no_sighting_is_a_failure() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("MISP_SIGHTINGS", "true"),
-        ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("MISP_SIGHTINGS", "true"),
+            ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+        ],
+    )
     .await;
     let refused = json!({"message":"Could not add the Sighting. Reason: No valid attributes found that match the criteria."});
     sighting_answers(&app, ResponseTemplate::new(200).set_body_json(refused)).await;
@@ -432,11 +450,14 @@ async fn a_sighting_answer_with_a_message_and_no_sighting_is_a_failure() {
 
 #[tokio::test]
 async fn a_sighting_that_fails_once_is_retried_within_the_delivery_by_the_misp_retry_policy() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("MISP_SIGHTINGS", "true"),
-        ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("MISP_SIGHTINGS", "true"),
+            ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+        ],
+    )
     .await;
     Mock::given(method("POST"))
         .and(path(format!("/sightings/add/{ATTRIBUTE_UUID}")))
@@ -465,11 +486,14 @@ async fn a_sighting_that_fails_once_is_retried_within_the_delivery_by_the_misp_r
 
 #[tokio::test]
 async fn sentinel_receives_every_match_alertable_or_not_with_a_monitor_token() {
-    let app = spawn_app(&[
-        ("SENTINEL_DCE_URL", "{defender}"),
-        ("SENTINEL_DCR_ID", "dcr-0123abcd"),
-        ("SENTINEL_STREAM", "Custom-MispMatches_CL"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("SENTINEL_DCE_URL", "{defender}"),
+            ("SENTINEL_DCR_ID", "dcr-0123abcd"),
+            ("SENTINEL_STREAM", "Custom-MispMatches_CL"),
+        ],
+    )
     .await;
     let route = "/dataCollectionRules/dcr-0123abcd/streams/Custom-MispMatches_CL";
     Mock::given(method("POST"))
@@ -502,12 +526,15 @@ async fn sentinel_receives_every_match_alertable_or_not_with_a_monitor_token() {
 
 #[tokio::test]
 async fn an_action_that_succeeded_is_not_repeated_when_the_message_comes_back_for_another() {
-    let app = spawn_app(&[
-        ("MISP_SIGHTINGS", "true"),
-        ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
-        // One attempt per delivery, so that one 500 fails the sighting and the message returns.
-        ("MISP_RETRY_ATTEMPTS", "1"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("MISP_SIGHTINGS", "true"),
+            ("MISP_SIGHTING_API_KEY", SIGHTING_KEY),
+            // One attempt per delivery, so that one 500 fails the sighting and the message returns.
+            ("MISP_RETRY_ATTEMPTS", "1"),
+        ],
+    )
     .await;
     defender_answers(&app, ALERT_ROUTE, ok()).await;
     Mock::given(method("POST"))
@@ -542,7 +569,7 @@ async fn an_action_that_succeeded_is_not_repeated_when_the_message_comes_back_fo
 #[tokio::test]
 async fn serve_starts_with_three_settings_and_a_missing_credential_setting_is_named_on_first_use() {
     identity();
-    let defender = wiremock::MockServer::start().await;
+    let defender = MockServer::start().await;
     let env: HashMap<String, String> = [
         ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071".to_owned()),
         ("MISP_URL", "https://misp.example".to_owned()),
@@ -579,7 +606,7 @@ async fn serve_starts_with_three_settings_and_a_missing_credential_setting_is_na
 
 #[tokio::test]
 async fn a_message_that_is_not_a_match_is_refused_so_it_ends_in_the_poison_queue() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app_with(vec![], &[]).await;
     let body = json!({"Data":{"match":"\"\\\"hello\\\"\""},"Metadata":{"DequeueCount":"3"}});
 
     let reply = app.post_raw(&body).await;
@@ -591,10 +618,13 @@ async fn a_message_that_is_not_a_match_is_refused_so_it_ends_in_the_poison_queue
 
 #[tokio::test]
 async fn an_indicator_refused_for_a_missing_role_names_ti_readwrite_all() {
-    let app = spawn_app(&[
-        ("DEFENDER_ALERTS", "false"),
-        ("DEFENDER_INDICATOR_ACTION", "audit"),
-    ])
+    let app = spawn_app_with(
+        vec![],
+        &[
+            ("DEFENDER_ALERTS", "false"),
+            ("DEFENDER_INDICATOR_ACTION", "audit"),
+        ],
+    )
     .await;
     let error = json!({"error":{"code":"Forbidden","message":"Missing application roles. API required roles: Ti.ReadWrite.All, Ti.ReadWrite"}});
     defender_answers(
