@@ -5,32 +5,37 @@
 //!
 //! # Layout
 //!
-//! - [`settings`]: every environment variable declared once (default, accepted values, meaning)
-//!   and the one reader that turns its text into a value or an error naming it.
+//! Every arrow points down: each module imports only from those listed after it (no import
+//! cycle; `tests/layout.rs` checks it, with file and function sizes).
+//!
+//! - [`startup`]: building and running `serve`.
+//! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
+//!   messages again), with the engine both build ([`cli::offline`]).
+//! - [`server`]: the axum router and its handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
+//!   with the host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`config`]: the configuration of a run (`serve`, matching), put together from each
 //!   subsystem's own settings type.
-//! - [`secret`]: a string that never prints (keys, tokens).
-//! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
+//! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
+//! - [`engine`]: a batch in → lookups → matches + dead letters out, in steps (decode, distinct,
+//!   fate); the accounting lives here.
+//! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel), their
+//!   budgets and memories; no HTTP routing, no host protocol.
+//! - [`matches`]: the match record, the public output shape.
+//! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
+//!   snapshot, the cached resolver, the fault policy, and their settings.
+//! - [`azure`]: the `azure_identity` credential and its tokens (`auth`), and the Storage queues
+//!   `replay --enqueue` puts matches back on (`queue`).
 //! - [`http`]: every outbound client's HTTP: building, endpoints, credentials, bounded bodies, and
 //!   the one place a status, a `Retry-After` or a transport failure becomes a meaning.
+//! - [`settings`]: every environment variable declared once (default, accepted values, meaning)
+//!   and the one reader that turns its text into a value or an error naming it.
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
-//! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
-//!   snapshot, the cached resolver.
-//! - [`engine`]: a batch in → lookups → matches + dead letters out; the accounting lives here.
-//! - [`matches`]: the match record, the public output shape.
-//! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
-//! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel).
-//! - [`azure`]: the choice of `azure_identity` credential and the tokens it hands out (`auth`), and
-//!   the Storage queues `replay --enqueue` puts matches back on (`queue`).
-//! - [`server`]: the axum router and its two handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
-//!   with the host-protocol replies; the only module that knows both HTTP and the host.
-//! - [`startup`]: building and running the server.
-//! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
-//!   messages again), with the engine both build.
+//! - [`secret`]: a string that never prints (keys, tokens).
+//! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
 //!
 //! Without the default feature `service` only the pure decoders build (`host`, `records`,
-//! `matches`, `intel`'s types): that is what the fuzz targets link.
+//! `matches`, `intel`'s types, `text`, `secret`): that is what the fuzz targets link.
 //!
 //! Data flows one way: `host` and `records` decode, `engine` decides, `intel` answers, `alerts` act.
 

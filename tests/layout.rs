@@ -473,6 +473,52 @@ fn describe(component: &[String], graph: &BTreeMap<String, BTreeMap<String, Stri
     format!("import cycle {}: {}", path.join(" → "), steps.join(", "))
 }
 
+/// The modules by layer, lowest first: a module's layer is one above the highest it imports.
+/// Only meaningful without cycles.
+fn layers(
+    graph: &BTreeMap<String, BTreeMap<String, String>>,
+    files: &[SourceFile],
+) -> Vec<Vec<String>> {
+    fn layer(
+        m: &str,
+        graph: &BTreeMap<String, BTreeMap<String, String>>,
+        memo: &mut BTreeMap<String, usize>,
+        depth: usize,
+    ) -> usize {
+        if let Some(l) = memo.get(m) {
+            return *l;
+        }
+        let l = if depth > graph.len() {
+            0
+        } else {
+            graph
+                .get(m)
+                .into_iter()
+                .flat_map(|e| e.keys())
+                .map(|to| layer(to, graph, memo, depth + 1) + 1)
+                .max()
+                .unwrap_or(0)
+        };
+        memo.insert(m.to_owned(), l);
+        l
+    }
+    let mut memo = BTreeMap::new();
+    let tops: BTreeSet<String> = files
+        .iter()
+        .filter(|f| f.rel != "main.rs")
+        .filter_map(|f| f.module.first().cloned())
+        .collect();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for m in &tops {
+        let l = layer(m, graph, &mut memo, 0);
+        if out.len() <= l {
+            out.resize(l + 1, Vec::new());
+        }
+        out[l].push(m.clone());
+    }
+    out
+}
+
 /// Every breach of the three rules in the tree at `root`.
 fn check(root: &Path) -> Vec<String> {
     let files = read_tree(root);
@@ -510,6 +556,10 @@ fn check(root: &Path) -> Vec<String> {
 fn src_has_no_import_cycle_no_file_over_400_lines_and_no_function_over_80_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let problems = check(&root);
+    let files = read_tree(&root);
+    for (n, layer) in layers(&graph(&files), &files).iter().enumerate().rev() {
+        println!("layer {n}: {}", layer.join(" "));
+    }
     assert!(
         problems.is_empty(),
         "the layout rules of src/ are broken:\n{}",

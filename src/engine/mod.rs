@@ -3,8 +3,8 @@
 //! Every event ends in exactly one [`Fate`]: matched, clean, or dead-lettered with its reason.
 //! [`BatchOutcome`] is produced only by [`Engine::process`], from one fate per event, so the
 //! accounting (`events = matched + clean + dead-lettered`) holds by construction and is checked.
-//! The steps are one module each: [`decode`] (bounds and records), [`distinct`] (the hashes to
-//! ask about), [`fate`] (matches, and each event's end). This module knows nothing of HTTP;
+//! The steps are one module each: `decode` (bounds and records), `distinct` (the hashes to
+//! ask about), `fate` (matches, and each event's end). This module knows nothing of HTTP;
 //! `host` decodes, the engine decides, `intel` answers.
 
 pub mod config;

@@ -2,8 +2,8 @@
 //! [`ThreatIntel`] source.
 //!
 //! Hits and misses are cached with separate lifetimes (a lifetime of zero turns that side off;
-//! [`cache`]). A hash already being looked up by another invocation is not asked again: the
-//! second one waits for the first one's answer ([`inflight`]). Chunks run concurrently, each
+//! `cache`). A hash already being looked up by another invocation is not asked again: the
+//! second one waits for the first one's answer (`inflight`). Chunks run concurrently, each
 //! under the retry policy and the breaker, and the whole lookup of an invocation ends by its
 //! deadline; whatever was not answered by then is reported as unanswered, with why.
 

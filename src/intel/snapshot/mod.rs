@@ -1,6 +1,6 @@
 //! An in-memory snapshot of MISP's IOC hashes, so matching never waits on restSearch
 //! (`MISP_MODE=snapshot` or `hybrid`; the pitfalls of pulling incrementally that it handles are
-//! in `docs/sources.md` §4). The index is [`index`], the pulls [`pull`], the refresher [`loader`].
+//! in `docs/sources.md` §4). The index is `index`, the pulls `pull`, the refresher `loader`.
 //!
 //! **What it holds.** Every live `to_ids` attribute of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
 //! composites and object attributes included, published only when `MISP_PUBLISHED_ONLY`) as a
