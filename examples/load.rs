@@ -98,12 +98,14 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port held by a bound, never-listening socket with `SO_REUSEADDR` while the handler
+/// binds and listens on it (tokio sets `SO_REUSEADDR` too): it is never free between its choice
+/// and its use, as a port checked free and released would be.
+fn reserved_port() -> (u16, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    (socket.local_addr().unwrap().port(), socket)
 }
 
 struct Phase {
@@ -262,7 +264,7 @@ async fn main() {
     let probe = reqwest::Client::new();
     let mut starts: Vec<Duration> = Vec::new();
     for _ in 0..args.starts {
-        let port = free_port();
+        let (port, _reserved) = reserved_port();
         let t = Instant::now();
         let mut c = spawn(port);
         loop {
@@ -291,7 +293,7 @@ async fn main() {
         );
     }
 
-    let port = free_port();
+    let (port, _reserved) = reserved_port();
     let spawned = Instant::now();
     let mut child = spawn(port);
     let pid = child.id();
