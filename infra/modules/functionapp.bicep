@@ -72,7 +72,7 @@ var userAssignedSettings = useUserAssigned ? {
   MANAGED_IDENTITY_CLIENT_ID: userAssignedClientId
 } : {}
 
-// Read by the handler (src/config.rs, src/alerts/config.rs) and by MatchEvents/function.json.
+// Read by the handler (declared in src/settings/vars.rs) and by MatchEvents/function.json.
 var handlerSettings = {
   EVENTHUB_NAME: eventHubName
   EVENTHUB_CONSUMER_GROUP: eventHubConsumerGroupName
