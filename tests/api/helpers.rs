@@ -186,7 +186,8 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
-    /// Debug and above, less the HTTP stacks' chatter, to the test output and to the capture.
+    /// Debug and above, less the HTTP stacks' chatter, to the test output and to the capture
+    /// (as JSON there: two layers with one field formatter would write each span field twice).
     fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
         let sink = self.clone();
         let filter = tracing_subscriber::EnvFilter::new(
@@ -201,7 +202,7 @@ impl Captured {
             )
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
+                    .json()
                     .with_writer(move || sink.clone()),
             )
     }
