@@ -35,7 +35,11 @@ param hostingPlan string = 'FlexConsumption'
 ])
 param flexInstanceMemoryMB int = 2048
 
-@description('Flex Consumption: most instances the app scales out to. Event Hubs scaling stops at one instance per partition anyway.')
+// The one place this range is stated (the module takes it as is; docs/deploy.md quotes it and
+// tests/docs checks the quote): 1..1000 as Microsoft Learn's Flex Consumption plan page gives it.
+// Values below 40 reached regions in stages during 2026; a region that still rejects them
+// fails the deployment with a message naming the property, and 40 works everywhere.
+@description('Flex Consumption: most instances the app scales out to (1-1000). Event Hubs scaling stops at one instance per partition anyway.')
 @minValue(1)
 @maxValue(1000)
 param flexMaximumInstanceCount int = 40
@@ -102,6 +106,9 @@ param enableSentinel bool = false
 @minValue(30)
 @maxValue(730)
 param logRetentionDays int = 30
+
+@description('Elastic Premium: object id of the identity that runs infra/deploy.sh, given Storage Blob Data Contributor on the package container so it can upload the zip (shared keys are off). deploy.sh passes the signed-in identity; empty grants nothing. Unused on Flex.')
+param deployerPrincipalId string = ''
 
 @description('More app settings (name to string value), e.g. DEFENDER_INDICATOR_ACTION or MISP_CACHE_CAPACITY. Applied last, so they override the defaults here.')
 param extraAppSettings object = {}
@@ -207,8 +214,9 @@ module functionApp 'modules/functionapp.bicep' = {
     premiumMaximumElasticWorkerCount: premiumMaximumElasticWorkerCount
     userAssignedIdentityId: useUserAssigned ? userIdentity.id : ''
     userAssignedClientId: useUserAssigned ? userIdentity!.properties.clientId : ''
-    storageAccountName: storage.outputs.accountName
     blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     eventHubFullyQualifiedNamespace: eventHub.outputs.fullyQualifiedNamespace
@@ -236,6 +244,8 @@ module access 'modules/access.bicep' = {
     mispApiKeySecretName: keyVault.outputs.mispApiKeySecretName
     appInsightsName: monitoring.outputs.appInsightsName
     dataCollectionRuleName: enableSentinel ? names.dcr : ''
+    deployerPrincipalId: hostingPlan == 'ElasticPremium' ? deployerPrincipalId : ''
+    deploymentContainerName: deploymentContainerName
   }
   dependsOn: [
     sentinel
@@ -267,6 +277,12 @@ output storageAccountName string = storage.outputs.accountName
 @description('Blob URL the Elastic Premium app runs from (WEBSITE_RUN_FROM_PACKAGE). Unused on Flex.')
 output packageBlobUrl string = functionApp.outputs.packageBlobUrl
 
-@description('Event Hubs namespace Defender must stream to, and its hub.')
+@description('Key Vault holding the MISP key (soft-deleted for 90 days after a teardown; infra/recover-key-vault.sh brings it back).')
+output keyVaultName string = keyVault.outputs.vaultName
+
+@description('Event Hubs namespace Defender must stream to (the Streaming API asks for this resource id), and its hub.')
 output eventHubNamespaceResourceId string = eventHub.outputs.namespaceId
 output eventHubName string = eventHub.outputs.eventHubName
+
+@description('Host name of the Event Hubs namespace, for a test sender (docs/deploy.md, step 5).')
+output eventHubFullyQualifiedNamespace string = eventHub.outputs.fullyQualifiedNamespace
