@@ -1,0 +1,91 @@
+//! Every resource body under `infra/` checked against Microsoft's generated Bicep type
+//! definitions (Azure/bicep-types-az `types.json`, the data the Bicep compiler type-checks
+//! against), and every module call against the module's parameters. No Bicep compiler can run
+//! here; this catches what it would: unknown properties, wrong casing, enum values and
+//! primitive kinds, read-only properties, missing required properties, resource types and API
+//! versions that do not exist, parameter contracts. The reference lives beside the checkout in
+//! `../shared/reference/bicep-types`; a missing reference fails the test.
+//!
+//! What it cannot see is listed in docs/deploy.md ("What was verified where"): values only
+//! Azure knows (resource ids, outputs, parameters at deploy time), string patterns, and what a
+//! resource provider accepts beyond its published schema (Flex rejecting `ftpsState` is such a
+//! rule; the checker's `null` rule and the tests in tests/infra.rs keep Premium-only keys off
+//! Flex).
+
+mod ast;
+mod check;
+mod clean;
+mod contracts;
+mod eval;
+mod functions;
+mod operators;
+mod plans;
+mod planted;
+mod project;
+mod resources;
+mod types;
+mod unions;
+
+use std::path::PathBuf;
+
+use project::{Report, shared};
+use types::TypeStore;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn store() -> TypeStore {
+    TypeStore::open(&shared().join("reference/bicep-types"))
+}
+
+fn infra_report() -> Report {
+    let sources = project::sources_under(&root(), &root().join("infra"));
+    assert!(
+        sources.contains_key("infra/main.bicep"),
+        "infra/main.bicep is missing"
+    );
+    project::check(&sources, &store())
+}
+
+#[test]
+fn every_resource_and_module_call_in_infra_fits_the_published_types_and_contracts() {
+    let report = infra_report();
+    let s = report.stats;
+    eprintln!(
+        "bicep types: {} resources, {} properties named, {} literal values checked, {} \
+         expressions checked for kind only",
+        s.resources, s.properties, s.values, s.skipped
+    );
+    assert!(s.resources >= 20, "too few resources seen: {s:?}");
+    assert!(
+        report.findings.is_empty(),
+        "Bicep that Azure would reject or misread:\n{}",
+        report.text()
+    );
+}
+
+#[test]
+fn the_parameters_file_sets_only_declared_parameters_within_their_bounds() {
+    let main = std::fs::read_to_string(root().join("infra/main.bicep")).unwrap();
+    let file = ast::BicepFile::parse(&main);
+    let decls = ast::declarations(&file);
+    let ev = eval::Evaluator::new(&file, &decls);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("infra/main.parameters.json")).unwrap(),
+    )
+    .unwrap();
+    let problems = contracts::parameters_file(&json, &decls, &ev);
+    assert!(
+        problems.is_empty(),
+        "infra/main.parameters.json: {problems:?}"
+    );
+    let wrong = serde_json::json!({"parameters": {
+        "hostingPlan": {"value": "Consumption"},
+        "flexMaximumInstanceCount": {"value": 0},
+        "enableSentinel": {"value": "yes"},
+        "noSuchParameter": {"value": 1}
+    }});
+    let problems = contracts::parameters_file(&wrong, &decls, &ev);
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+}
