@@ -12,6 +12,9 @@
 //! rule; the checker's `null` rule and the tests in tests/infra.rs keep Premium-only keys off
 //! Flex).
 
+#[path = "../common/shared.rs"]
+mod shared;
+
 mod ast;
 mod check;
 mod clean;
@@ -28,7 +31,8 @@ mod unions;
 
 use std::path::PathBuf;
 
-use project::{Report, shared};
+use project::Report;
+use shared::shared;
 use types::TypeStore;
 
 fn root() -> PathBuf {

@@ -2,7 +2,7 @@
 //! the findings as `file:line:col: message`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::ast::{self, BicepFile, Decls, Pos};
 use crate::check::Stats;
@@ -34,27 +34,6 @@ impl Report {
     pub fn text(&self) -> String {
         self.findings.iter().map(|f| format!("{f}\n")).collect()
     }
-}
-
-/// The shared reference folder: `$DEFENDER_MISP_SHARED`, else `../shared` beside the checkout
-/// (CI), else `../../shared` (a worktree under `wt/`). Missing is a failure, never a skip.
-pub fn shared() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates: Vec<PathBuf> = std::env::var_os("DEFENDER_MISP_SHARED")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([root.join("../shared"), root.join("../../shared")])
-        .collect();
-    candidates
-        .iter()
-        .find(|p| p.join("reference").is_dir())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "the shared reference folder is missing: looked for reference/ in {candidates:?}; \
-                 CI and every checkout have ../shared beside the repository (or set DEFENDER_MISP_SHARED)"
-            )
-        })
 }
 
 /// `modules/x.bicep` called from `infra/main.bicep` is `infra/modules/x.bicep`.
