@@ -17,15 +17,18 @@
 # the subscription). Without the read permission it says what to run and changes nothing.
 #
 # Usage: infra/recover-key-vault.sh --resource-group <rg> [--base-name <baseName>]
+#   (baseName defaults to the one in infra/main.parameters.json)
 set -euo pipefail
 
 resource_group=""
-base_name="defmisp"
+base_name="$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["parameters"].get("baseName", {}).get("value", "defmisp"))' \
+  "$(dirname "${BASH_SOURCE[0]}")/main.parameters.json" 2>/dev/null || echo defmisp)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --resource-group | -g) resource_group="${2:?}"; shift 2 ;;
     --base-name) base_name="${2:?}"; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
