@@ -223,3 +223,73 @@ fn every_documented_setting_is_one_the_code_or_the_platform_reads() {
         "documented but read by nothing: {stale:?}"
     );
 }
+
+/// `@minValue`/`@maxValue` of each parameter of infra/main.bicep: name to (min, max).
+fn bicep_ranges() -> BTreeMap<String, (i64, i64)> {
+    let main = read(&root().join("infra/main.bicep"));
+    let (mut out, mut min, mut max) = (BTreeMap::new(), None, None);
+    for line in main.lines().map(str::trim) {
+        let number = |prefix: &str| {
+            line.strip_prefix(prefix)?
+                .strip_suffix(')')?
+                .parse::<i64>()
+                .ok()
+        };
+        if let Some(n) = number("@minValue(") {
+            min = Some(n);
+        } else if let Some(n) = number("@maxValue(") {
+            max = Some(n);
+        } else if let Some(rest) = line.strip_prefix("param ") {
+            if let (Some(lo), Some(hi), Some(name)) = (min, max, rest.split_whitespace().next()) {
+                out.insert(name.to_owned(), (lo, hi));
+            }
+            (min, max) = (None, None);
+        }
+    }
+    out
+}
+
+/// Every `A–B` on a line of the runbook that names a parameter.
+fn quoted_ranges(markdown: &str, param: &str) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for line in markdown.lines().filter(|l| l.contains(param)) {
+        for (at, _) in line.match_indices('–') {
+            let before: String = line[..at]
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let after: String = line[at + '–'.len_utf8()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let lo = before.chars().rev().collect::<String>().parse();
+            if let (Ok(lo), Ok(hi)) = (lo, after.parse()) {
+                out.push((lo, hi));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_parameter_range_the_runbook_quotes_is_the_one_main_bicep_declares() {
+    let runbook = read(&root().join("docs/deploy.md"));
+    let ranges = bicep_ranges();
+    assert_eq!(ranges.get("flexMaximumInstanceCount"), Some(&(1, 1000)));
+    let mut problems = Vec::new();
+    for (param, declared) in &ranges {
+        for quoted in quoted_ranges(&runbook, param) {
+            if quoted != *declared {
+                problems.push(format!(
+                    "docs/deploy.md gives {param} as {quoted:?}, main.bicep declares {declared:?}"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        quoted_ranges(&runbook, "flexMaximumInstanceCount").contains(&(1, 1000)),
+        "the runbook does not quote flexMaximumInstanceCount's range"
+    );
+}
