@@ -114,9 +114,12 @@ pub struct Decls<'t> {
     pub modules: Vec<Module<'t>>,
     /// Output name to its declared type.
     pub outputs: BTreeMap<String, String>,
+    /// Output name to its value expression.
+    pub output_values: BTreeMap<String, Node<'t>>,
 }
 
-fn named_children(node: Node) -> Vec<Node> {
+/// The named children of a node, comments left out.
+pub fn children(node: Node) -> Vec<Node> {
     let mut cursor = node.walk();
     node.named_children(&mut cursor)
         .filter(|c| c.kind() != "comment" && c.kind() != "diagnostic_comment")
@@ -124,7 +127,7 @@ fn named_children(node: Node) -> Vec<Node> {
 }
 
 fn first_of<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
-    named_children(node).into_iter().find(|c| c.kind() == kind)
+    children(node).into_iter().find(|c| c.kind() == kind)
 }
 
 /// The value of a plain string literal (no interpolation), with escapes resolved.
@@ -133,7 +136,7 @@ pub fn literal_string(file: &BicepFile, node: Node) -> Option<String> {
         return None;
     }
     let mut out = String::new();
-    for part in named_children(node) {
+    for part in children(node) {
         match part.kind() {
             "string_content" => out.push_str(file.text(part)),
             "escape_sequence" => out.push_str(&unescape(file.text(part))),
@@ -170,7 +173,7 @@ fn integer(file: &BicepFile, node: Node) -> Option<i64> {
 fn decorators<'t>(file: &BicepFile, node: Option<Node<'t>>) -> Decorators<'t> {
     let mut out = Decorators::default();
     let Some(node) = node else { return out };
-    for decorator in named_children(node) {
+    for decorator in children(node) {
         let Some(call) = first_of(decorator, "call_expression") else {
             continue;
         };
@@ -179,7 +182,7 @@ fn decorators<'t>(file: &BicepFile, node: Option<Node<'t>>) -> Decorators<'t> {
         };
         let args = call
             .child_by_field_name("arguments")
-            .map(named_children)
+            .map(children)
             .unwrap_or_default();
         let first = args.first().copied();
         let number = first.and_then(|a| integer(file, a));
@@ -196,7 +199,7 @@ fn decorators<'t>(file: &BicepFile, node: Option<Node<'t>>) -> Decorators<'t> {
 }
 
 fn param<'t>(file: &BicepFile, node: Node<'t>, decos: Option<Node<'t>>) -> Option<Param<'t>> {
-    let children = named_children(node);
+    let children = children(node);
     let name = children.iter().find(|c| c.kind() == "identifier")?;
     let ty = children.iter().find(|c| c.kind() == "type");
     let (type_name, nullable) = match ty {
@@ -232,7 +235,7 @@ fn body_of<'t>(node: Node<'t>) -> Option<Node<'t>> {
             "if_statement" => current = first_of(current, "object")?,
             "for_statement" => current = current.child_by_field_name("body")?,
             _ => {
-                current = named_children(current)
+                current = children(current)
                     .into_iter()
                     .rev()
                     .find(|c| matches!(c.kind(), "object" | "if_statement" | "for_statement"))?
@@ -243,7 +246,7 @@ fn body_of<'t>(node: Node<'t>) -> Option<Node<'t>> {
 
 /// The loop variables a `[for ...]` around a declaration's body introduces.
 fn loop_variables(file: &BicepFile, node: Node) -> Vec<String> {
-    let Some(lp) = named_children(node)
+    let Some(lp) = children(node)
         .into_iter()
         .find(|c| c.kind() == "for_statement")
     else {
@@ -254,7 +257,7 @@ fn loop_variables(file: &BicepFile, node: Node) -> Vec<String> {
     }
     first_of(lp, "for_loop_parameters")
         .map(|params| {
-            named_children(params)
+            children(params)
                 .into_iter()
                 .map(|c| file.text(c).to_owned())
                 .collect()
@@ -274,10 +277,10 @@ fn resource<'t>(
     parent: Option<&Resource<'t>>,
     out: &mut Vec<Resource<'t>>,
 ) {
-    let children = named_children(node);
+    let parts = children(node);
     let (Some(symbol), Some(ty)) = (
-        children.iter().find(|c| c.kind() == "identifier"),
-        children.iter().find(|c| c.kind() == "string"),
+        parts.iter().find(|c| c.kind() == "identifier"),
+        parts.iter().find(|c| c.kind() == "string"),
     ) else {
         return;
     };
@@ -308,7 +311,7 @@ fn resource<'t>(
             .chain(loop_variables(file, node))
             .collect(),
     };
-    let nested: Vec<Node> = named_children(body)
+    let nested: Vec<Node> = children(body)
         .into_iter()
         .filter_map(|prop| first_of(prop, "resource_declaration"))
         .collect();
@@ -319,7 +322,7 @@ fn resource<'t>(
 }
 
 fn module<'t>(file: &BicepFile, node: Node<'t>) -> Option<Module<'t>> {
-    let children = named_children(node);
+    let children = children(node);
     let symbol = children.iter().find(|c| c.kind() == "identifier")?;
     let path = children.iter().find(|c| c.kind() == "string")?;
     Some(Module {
@@ -335,7 +338,7 @@ fn module<'t>(file: &BicepFile, node: Node<'t>) -> Option<Module<'t>> {
 pub fn declarations(file: &BicepFile) -> Decls<'_> {
     let mut decls = Decls::default();
     let mut pending_decorators = None;
-    for node in named_children(file.tree.root_node()) {
+    for node in children(file.tree.root_node()) {
         match node.kind() {
             "decorators" => {
                 pending_decorators = Some(node);
@@ -347,7 +350,7 @@ pub fn declarations(file: &BicepFile) -> Decls<'_> {
                 }
             }
             "variable_declaration" => {
-                let children = named_children(node);
+                let children = children(node);
                 if let (Some(name), Some(value)) = (children.first(), children.get(1)) {
                     decls.vars.insert(file.text(*name).to_owned(), *value);
                 }
@@ -355,11 +358,13 @@ pub fn declarations(file: &BicepFile) -> Decls<'_> {
             "resource_declaration" => resource(file, node, None, &mut decls.resources),
             "module_declaration" => decls.modules.extend(module(file, node)),
             "output_declaration" => {
-                let children = named_children(node);
+                let children = children(node);
                 if let (Some(name), Some(ty)) = (children.first(), children.get(1)) {
-                    decls
-                        .outputs
-                        .insert(file.text(*name).to_owned(), file.text(*ty).to_owned());
+                    let name = file.text(*name).to_owned();
+                    if let Some(value) = children.get(2) {
+                        decls.output_values.insert(name.clone(), *value);
+                    }
+                    decls.outputs.insert(name, file.text(*ty).to_owned());
                 }
             }
             _ => {}
@@ -372,11 +377,11 @@ pub fn declarations(file: &BicepFile) -> Decls<'_> {
 /// `key: value` pairs of an object node: the key node and the value node. Nested resource
 /// declarations are not properties and are left out.
 pub fn object_properties(node: Node) -> Vec<(Node, Node)> {
-    named_children(node)
+    children(node)
         .into_iter()
         .filter(|p| p.kind() == "object_property")
         .filter_map(|p| {
-            let children = named_children(p);
+            let children = children(p);
             match children.as_slice() {
                 [key, value] => Some((*key, *value)),
                 _ => None,
@@ -392,8 +397,4 @@ pub fn key_name(file: &BicepFile, key: Node) -> Option<String> {
         "string" => literal_string(file, key),
         _ => None,
     }
-}
-
-pub fn children(node: Node) -> Vec<Node> {
-    named_children(node)
 }

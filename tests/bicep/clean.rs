@@ -172,6 +172,9 @@ module m 'modules/m.bicep' = {
 }
 
 output appName string = site.name
+output principalId string = site.identity.principalId
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output ruleId string = enableRules ? nrt.id : ''
 "#;
 
 const MODULE: &str = r#"@minValue(1)

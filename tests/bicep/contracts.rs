@@ -36,6 +36,7 @@ fn kind_of(value: &Value) -> Kind {
         Value::Obj(_) => Kind::Object,
         Value::Arr(_) => Kind::Array,
         Value::Unknown(k) => *k,
+        Value::Typed(ty, _) => crate::reads::kind_of_type(ty),
         _ => Kind::Any,
     }
 }
@@ -277,6 +278,30 @@ pub fn parameters_file(json: &serde_json::Value, decls: &Decls, ev: &Evaluator) 
         };
         let v = from_json(&entry["value"], Pos::default());
         out.extend(fits(&v, declared, ev, &format!("`{name}`")));
+    }
+    out
+}
+
+/// Every output's value is evaluated (so what it reads from resources and modules is checked)
+/// and is of its declared kind.
+pub fn outputs(decls: &Decls, ev: &Evaluator) -> Problems {
+    let mut out = Vec::new();
+    for (name, node) in &decls.output_values {
+        let declared = Kind::of_type(&decls.outputs[name]);
+        let v = ev.eval(*node, &[]);
+        let branches = match &v.value {
+            Value::Either(b) => b.clone(),
+            _ => vec![v],
+        };
+        for b in branches {
+            let given = kind_of(&b.value);
+            if declared != Kind::Any && given != Kind::Any && given != declared {
+                out.push((
+                    b.at,
+                    format!("output `{name}` is declared {declared:?} but given a {given:?} value"),
+                ));
+            }
+        }
     }
     out
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tree_sitter::Node;
 
 use crate::ast::{self, BicepFile, Decls, Pos, pos};
+use crate::types::{Ty, TypeStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -49,13 +50,17 @@ pub enum Value {
     Unknown(Kind),
     /// A resource or module symbol.
     Symbol(SymbolKind),
+    /// Something read from a resource (`account.properties.primaryEndpoints`), of a known
+    /// published type; named by the path it was read through.
+    Typed(Ty, String),
     /// One of these, depending on something unknown (a ternary's condition).
     Either(Vec<V>),
 }
 
 #[derive(Debug, Clone)]
 pub enum SymbolKind {
-    Resource,
+    /// Index into the file's resources.
+    Resource(usize),
     Module(String),
 }
 
@@ -108,6 +113,8 @@ pub struct Evaluator<'a, 't> {
     pub module_outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// Parameters given a value, to evaluate the file as one deployment would.
     pub bindings: BTreeMap<String, Value>,
+    /// Published types, to check what is read from a resource (`x.properties.y`).
+    pub store: Option<&'a TypeStore>,
     cache: RefCell<HashMap<String, V>>,
     in_progress: RefCell<HashSet<String>>,
     /// Problems found while evaluating (an output or object key that does not exist).
@@ -128,6 +135,7 @@ impl<'a, 't> Evaluator<'a, 't> {
             decls,
             module_outputs: BTreeMap::new(),
             bindings: BTreeMap::new(),
+            store: None,
             cache: RefCell::default(),
             in_progress: RefCell::default(),
             problems: RefCell::default(),
@@ -226,8 +234,8 @@ impl<'a, 't> Evaluator<'a, 't> {
             Value::Unknown(Kind::of_type(&param.type_name))
         } else if let Some(var) = self.decls.vars.get(name) {
             return self.variable(name, *var, at);
-        } else if self.decls.resources.iter().any(|r| r.symbol == name) {
-            Value::Symbol(SymbolKind::Resource)
+        } else if let Some(i) = self.decls.resources.iter().position(|r| r.symbol == name) {
+            Value::Symbol(SymbolKind::Resource(i))
         } else if self.decls.modules.iter().any(|m| m.symbol == name) {
             Value::Symbol(SymbolKind::Module(name.to_owned()))
         } else {
@@ -284,10 +292,18 @@ impl<'a, 't> Evaluator<'a, 't> {
                     .map(|b| self.access(b, name, at))
                     .collect(),
             ),
-            Value::Symbol(SymbolKind::Resource) => match name {
-                "id" | "name" | "type" | "apiVersion" => unknown(at, Kind::String),
-                _ => unknown(at, Kind::Any),
-            },
+            Value::Symbol(SymbolKind::Resource(i)) => {
+                let resource = &self.decls.resources[i];
+                let body = self
+                    .store
+                    .and_then(|s| s.resource(&resource.type_name, &resource.api_version).ok());
+                match (body, name) {
+                    (Some(body), _) => self.read_typed(&body, name, &resource.symbol, at),
+                    (None, "id" | "name" | "type" | "apiVersion") => unknown(at, Kind::String),
+                    (None, _) => unknown(at, Kind::Any),
+                }
+            }
+            Value::Typed(ty, path) => self.read_typed(&ty, name, &path, at),
             Value::Symbol(SymbolKind::Module(symbol)) if name == "outputs" => {
                 self.module_outputs_value(&symbol, at)
             }

@@ -25,6 +25,7 @@ mod operators;
 mod plans;
 mod planted;
 mod project;
+mod reads;
 mod resources;
 mod types;
 mod unions;

@@ -39,6 +39,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
   tags: {
     output: m.outputs.idd
+    endpoint: storage.properties.primaryEndpoints.tabel
   }
 }
 
@@ -126,6 +127,11 @@ param tier string = 'gold'
 ])
 param colourDefault string = 'blue'
 output id string = '${plan}-${instances}-${size}-${tier}'
+output count int = 'many'
+output vault string = vault.properties.vaultUrl
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: 'kv'
+}
 "#;
 
 /// (file, line, what the message must say): one per planted mistake.
@@ -179,68 +185,83 @@ const EXPECTED: &[(&str, usize, &str)] = &[
     ("main.bicep", 31, "the object has no property `idd`"),
     (
         "main.bicep",
-        35,
+        32,
+        "`storage.properties.primaryEndpoints.tabel` cannot be read: object Endpoints has no property `tabel`",
+    ),
+    (
+        "main.bicep",
+        36,
         "Microsoft.Web/serverfarms has no API version 2099-01-01",
     ),
     (
         "main.bicep",
-        40,
+        41,
         "wrong casing: `Microsoft.Web/Sites@2024-04-01` is `Microsoft.Web/sites@2024-04-01`",
     ),
     (
         "main.bicep",
-        45,
+        46,
         "resource type Microsoft.Web/siteez does not exist",
     ),
     (
         "main.bicep",
-        50,
+        51,
         "`storage.name` is 2 characters, at least 3 allowed",
     ),
     (
         "main.bicep",
-        57,
+        58,
         "`storage.properties.accessTier` is 'Warm', not one of 'Hot' | 'Cool' | 'Premium' | 'Cold'",
     ),
     (
         "main.bicep",
-        64,
+        65,
         "`blobs` is `existing`: it takes only name, scope and parent, not `properties`",
     ),
     (
         "main.bicep",
-        68,
+        69,
         "cannot have parent `storage` (Microsoft.Storage/storageAccounts); its parent type is Microsoft.Storage/storageAccounts/blobServices",
     ),
     (
         "main.bicep",
-        71,
+        72,
         "wrong casing: `containers.properties.publicAccess` is 'none', write 'None'",
     ),
     (
         "main.bicep",
-        78,
+        79,
         "`assignment.properties` lacks the required property `principalId`",
     ),
     (
         "main.bicep",
-        90,
+        91,
         "`rule.kind` is 'NRT', not one of 'Fusion' | 'MicrosoftSecurityIncidentCreation' | 'Scheduled'",
     ),
     (
         "main.bicep",
-        93,
+        94,
         "module `m` (modules/m.bicep) does not pass its required parameter `size`",
     ),
     (
         "main.bicep",
-        98,
+        99,
         "module `m` (modules/m.bicep) has no parameter `colour`",
     ),
     (
         "main.bicep",
-        99,
+        100,
         "module `m` (modules/m.bicep) parameter `tier` is declared string but given a int value",
+    ),
+    (
+        "modules/m.bicep",
+        16,
+        "output `count` is declared Int but given a String value",
+    ),
+    (
+        "modules/m.bicep",
+        17,
+        "`vault.properties.vaultUrl` cannot be read",
     ),
     (
         "modules/m.bicep",

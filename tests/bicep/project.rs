@@ -84,6 +84,7 @@ fn check_file(
         ));
     }
     let mut ev = Evaluator::new(file, d);
+    ev.store = Some(store);
     for m in &d.modules {
         if let Some(target) = decls.get(resolve(name, &m.path).as_str()) {
             ev.module_outputs
@@ -92,6 +93,7 @@ fn check_file(
     }
     problems.extend(resources::check_all(file, d, &ev, store, stats));
     problems.extend(contracts::defaults(d, &ev));
+    problems.extend(contracts::outputs(d, &ev));
     for m in &d.modules {
         let path = resolve(name, &m.path);
         match (files.get(path.as_str()), decls.get(path.as_str())) {

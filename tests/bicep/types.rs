@@ -22,6 +22,12 @@ pub struct Ty {
     index: usize,
 }
 
+impl std::fmt::Debug for Ty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ty({})", self.describe())
+    }
+}
+
 impl Ty {
     pub fn json(&self) -> &Value {
         &self.file[self.index]
