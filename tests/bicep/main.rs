@@ -6,11 +6,22 @@
 //! versions that do not exist, parameter contracts. The reference lives beside the checkout in
 //! `../shared/reference/bicep-types`; a missing reference fails the test.
 //!
-//! What it cannot see is listed in docs/deploy.md ("What was verified where"): values only
-//! Azure knows (resource ids, outputs, parameters at deploy time), string patterns, and what a
+//! Design: tree-sitter-bicep gives the syntax (`ast`); an evaluator turns expressions into
+//! abstract values (`eval`, `functions`, `operators`): literals, variables, `union`, ternaries with
+//! both branches, loops as one representative element; whatever only Azure knows becomes Unknown
+//! of its kind. `check` and `unions` walk a value against the `types.json` entry of its resource
+//! (`types`), following `$ref`s, unions (enums) and discriminated objects (`kind`, or `name`).
+//! `resources`, `reads` and `contracts` add what is Bicep's own: `parent`, `existing`, reads from
+//! resources, module parameters and outputs. Nothing in it names this project's resources, so the
+//! Sentinel rules and data collection rules are checked like the rest when they land.
+//!
+//! What it cannot see: values known only at deployment (parameters, resource ids, `reference()`)
+//! beyond their kind; the `pattern` of string types (written as .NET regular expressions); what a
 //! resource provider accepts beyond its published schema (Flex rejecting `ftpsState` is such a
-//! rule; the checker's `null` rule and the tests in tests/infra.rs keep Premium-only keys off
-//! Flex).
+//! rule: `plans.rs` and the `null` rule cover that one); cross-property rules; whether an
+//! `existing` resource exists; the scopes an extension resource may be deployed to; `dependsOn`
+//! ordering; lambdas, user-defined types and functions, `import`; registry modules (`br:`), which
+//! are reported as files it cannot check.
 
 #[path = "../common/shared.rs"]
 mod shared;
