@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::settings::{literal_default, settings_read_by_the_code, table_defaults};
-use crate::{read, root, rust_files};
+use crate::{read, root, rust_files, without_tests};
 
 /// How many documented defaults must be followed to the code (today: 31).
 const AT_LEAST: usize = 28;
@@ -18,12 +18,7 @@ const AT_LEAST: usize = 28;
 fn code() -> String {
     rust_files(&root().join("src"))
         .iter()
-        .filter(|p| p.file_name().is_none_or(|n| n != "tests.rs"))
-        .map(|p| {
-            let s = read(p);
-            s.find("#[cfg(test)]")
-                .map_or(s.clone(), |at| s[..at].to_owned())
-        })
+        .map(|p| without_tests(p, &read(p)))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -37,3 +37,41 @@ pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The code outside its tests: a `tests.rs` file is all test; elsewhere the inline test module
+/// (`#[cfg(test)]` then `mod name {`, at the end of the file by convention) and what follows go.
+/// A `#[cfg(test)] mod tests;` declaration or a test-only helper does not cut the file.
+pub fn without_tests(path: &Path, source: &str) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
+    let inline_module = source.match_indices("#[cfg(test)]").find(|(at, m)| {
+        let rest = source[at + m.len()..].trim_start();
+        let rest = rest.strip_prefix("pub(crate) ").unwrap_or(rest);
+        rest.strip_prefix("mod ").is_some_and(|r| {
+            let name_end = r
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(r.len());
+            r[name_end..].trim_start().starts_with('{')
+        })
+    });
+    match inline_module {
+        Some((at, _)) => source[..at].to_owned(),
+        None => source.to_owned(),
+    }
+}
+
+#[test]
+fn only_inline_test_modules_are_cut_from_the_code_scanned() {
+    let path = Path::new("src/x.rs");
+    let source = "A1\n#[cfg(test)]\nmod tests;\nB2\n#[cfg(test)]\nfn helper() {}\nC3\n#[cfg(test)]\nmod tests {\nD4\n}\n";
+    let kept = without_tests(path, source);
+    assert!(
+        kept.contains("B2") && kept.contains("C3") && !kept.contains("D4"),
+        "{kept}"
+    );
+    assert_eq!(
+        without_tests(Path::new("src/intel/snapshot/tests.rs"), "x"),
+        ""
+    );
+}

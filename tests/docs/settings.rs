@@ -8,9 +8,8 @@
 //! (`UPPER_CASE_WITH_UNDERSCORES`) is a setting, except the few listed in `NOT_SETTINGS`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use crate::{read, root, rust_files};
+use crate::{read, root, rust_files, without_tests};
 
 /// Upper-case literals in src/ that are not settings the handler reads.
 const NOT_SETTINGS: &[&str] = &["CARGO_PKG_VERSION"];
@@ -49,17 +48,6 @@ fn looks_like_setting(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         && !s.ends_with('_')
-}
-
-/// The code outside its tests: `tests.rs` files and everything after `#[cfg(test)]` go.
-fn without_tests(path: &Path, source: &str) -> String {
-    if path.file_name().is_some_and(|n| n == "tests.rs") {
-        return String::new();
-    }
-    match source.find("#[cfg(test)]") {
-        Some(at) => source[..at].to_owned(),
-        None => source.to_owned(),
-    }
 }
 
 /// Setting name to the files that read it.
