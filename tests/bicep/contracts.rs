@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use tree_sitter::Node;
 
 use crate::ast::{self, BicepFile, Decls, Module, Param, Pos};
+use crate::bounds::{self, Bounds, Project};
 use crate::check::Problems;
 use crate::eval::{Evaluator, Kind, V, Value, scalar_text};
 
@@ -41,15 +42,6 @@ fn kind_of(value: &Value) -> Kind {
     }
 }
 
-/// The `@allowed` values of a parameter, as text.
-fn allowed(param: &Param, ev: &Evaluator) -> Option<Vec<String>> {
-    let node = param.decorators.allowed?;
-    match ev.eval(node, &[]).value {
-        Value::Arr(items) => Some(items.iter().filter_map(|i| scalar_text(&i.value)).collect()),
-        _ => None,
-    }
-}
-
 /// A value against a parameter's declared kind and decorators.
 pub fn fits(v: &V, param: &Param, ev: &Evaluator, what: &str) -> Problems {
     if let Value::Either(branches) = &v.value {
@@ -71,7 +63,7 @@ pub fn fits(v: &V, param: &Param, ev: &Evaluator, what: &str) -> Problems {
         )];
     }
     let mut out = Vec::new();
-    if let (Some(list), Some(text)) = (allowed(param, ev), scalar_text(&v.value))
+    if let (Some(list), Some(text)) = (bounds::allowed(param, ev), scalar_text(&v.value))
         && !list.contains(&text)
     {
         out.push((
@@ -99,24 +91,26 @@ pub fn fits(v: &V, param: &Param, ev: &Evaluator, what: &str) -> Problems {
     out
 }
 
-/// A caller's parameter handed straight to a module parameter must not accept more.
+/// A caller's parameter handed straight to a module parameter must not accept more than the
+/// module does. The caller's bounds are its effective ones (`bounds`): its own decorators, or
+/// what its own callers can pass.
 fn no_looser(
     caller: &Param,
-    cev: &Evaluator,
+    mine: &Bounds,
     callee: &Param,
     tev: &Evaluator,
     call: &str,
 ) -> Problems {
-    let (c, m) = (&caller.decorators, &callee.decorators);
+    let m = &callee.decorators;
     let mut out = Vec::new();
     let mut say = |what: String| out.push((caller.at, format!("`{}` {what} {call}", caller.name)));
-    if let Some(module_list) = allowed(callee, tev) {
-        match allowed(caller, cev) {
+    if let Some(module_list) = bounds::allowed(callee, tev) {
+        match &mine.allowed {
             None => say(format!(
                 "takes any value, but @allowed {module_list:?} holds in"
             )),
             Some(list) => {
-                let extra: Vec<_> = list.iter().filter(|v| !module_list.contains(v)).collect();
+                let extra: Vec<_> = list.iter().filter(|v| !module_list.contains(*v)).collect();
                 if !extra.is_empty() {
                     say(format!("allows {extra:?}, outside the @allowed of"));
                 }
@@ -124,10 +118,10 @@ fn no_looser(
         }
     }
     let pairs = [
-        ("@minValue", c.min_value, m.min_value, true),
-        ("@maxValue", c.max_value, m.max_value, false),
-        ("@minLength", c.min_length, m.min_length, true),
-        ("@maxLength", c.max_length, m.max_length, false),
+        ("@minValue", mine.min_value, m.min_value, true),
+        ("@maxValue", mine.max_value, m.max_value, false),
+        ("@minLength", mine.min_length, m.min_length, true),
+        ("@maxLength", mine.max_length, m.max_length, false),
     ];
     for (name, mine, theirs, is_min) in pairs {
         let Some(theirs) = theirs else { continue };
@@ -160,11 +154,12 @@ fn param_nodes<'t>(file: &BicepFile, body: Node<'t>) -> BTreeMap<String, Node<'t
 }
 
 pub fn module_call(
-    file: &BicepFile,
+    (name, file): (&str, &BicepFile),
     decls: &Decls,
     ev: &Evaluator,
     module: &Module,
     target: &Target,
+    project: &Project,
 ) -> Problems {
     let call = format!("module `{}` ({})", module.symbol, module.path);
     let mut out = Vec::new();
@@ -214,7 +209,8 @@ pub fn module_call(
             .filter(|n| n.kind() == "identifier")
             .and_then(|n| decls.params.get(file.text(*n)));
         if let Some(caller) = passed_through {
-            out.extend(no_looser(caller, ev, declared, &target.ev, &what));
+            let mine = bounds::effective(project, name, &caller.name, 0);
+            out.extend(no_looser(caller, &mine, declared, &target.ev, &what));
         }
     }
     if !params.open {

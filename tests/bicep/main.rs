@@ -27,6 +27,7 @@
 mod shared;
 
 mod ast;
+mod bounds;
 mod check;
 mod clean;
 mod contracts;

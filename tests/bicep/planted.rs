@@ -310,3 +310,37 @@ fn every_planted_mistake_is_reported_on_its_line_and_nothing_else() {
         unmatched.join("\n")
     );
 }
+
+/// A middle module that passes a parameter through without restating its bounds is as tight as
+/// its callers make it: bounded at the top, nothing to report; loose at the top, reported where
+/// the loose value enters the bounded module.
+#[test]
+fn a_pass_through_module_is_as_tight_as_its_callers() {
+    let chain = |top_allowed: &str| {
+        let top = format!(
+            "@allowed([\n{top_allowed}\n])\nparam kind string = 'A'\nmodule mid 'mid.bicep' = {{\n  name: 'mid'\n  params: {{\n    kind: kind\n  }}\n}}\n"
+        );
+        let mid = "param kind string\nmodule leaf 'leaf.bicep' = {\n  name: 'leaf'\n  params: {\n    kind: kind\n  }\n}\n";
+        let leaf = "@allowed([\n  'A'\n  'B'\n])\nparam kind string\n";
+        project::check(
+            &sources(&[
+                ("top.bicep", &top),
+                ("mid.bicep", mid),
+                ("leaf.bicep", leaf),
+            ]),
+            &crate::store(),
+        )
+    };
+    let bounded = chain("  'A'\n  'B'");
+    assert!(bounded.findings.is_empty(), "{}", bounded.text());
+    let loose = chain("  'A'\n  'B'\n  'C'");
+    assert_eq!(loose.findings.len(), 1, "{}", loose.text());
+    let finding = &loose.findings[0];
+    assert_eq!((finding.file.as_str(), finding.at.line), ("mid.bicep", 1));
+    assert!(
+        finding
+            .message
+            .contains("`kind` allows [\"C\"], outside the @allowed of module `leaf`"),
+        "{finding}"
+    );
+}

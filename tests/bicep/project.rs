@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::ast::{self, BicepFile, Decls, Pos};
+use crate::bounds::Project;
 use crate::check::Stats;
 use crate::contracts::{self, Target};
 use crate::eval::Evaluator;
@@ -70,11 +71,11 @@ fn first_syntax_error(file: &BicepFile) -> Option<Pos> {
 fn check_file(
     name: &str,
     file: &BicepFile,
-    files: &BTreeMap<&str, BicepFile>,
-    decls: &BTreeMap<&str, Decls>,
+    project: &Project,
     store: &TypeStore,
     stats: &mut Stats,
 ) -> Vec<(Pos, String)> {
+    let (files, decls) = (project.files, project.decls);
     let d = &decls[name];
     let mut problems = Vec::new();
     if let Some(at) = first_syntax_error(file) {
@@ -102,7 +103,14 @@ fn check_file(
                     decls: td,
                     ev: Evaluator::new(tf, td),
                 };
-                problems.extend(contracts::module_call(file, d, &ev, m, &target));
+                problems.extend(contracts::module_call(
+                    (name, file),
+                    d,
+                    &ev,
+                    m,
+                    &target,
+                    project,
+                ));
             }
             _ => problems.push((
                 m.at,
@@ -124,10 +132,24 @@ pub fn check(sources: &BTreeMap<String, String>, store: &TypeStore) -> Report {
         .iter()
         .map(|(name, file)| (*name, ast::declarations(file)))
         .collect();
+    let mut callers: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (name, d) in &decls {
+        for m in &d.modules {
+            callers
+                .entry(resolve(name, &m.path))
+                .or_default()
+                .push((*name, m));
+        }
+    }
+    let project = Project {
+        files: &files,
+        decls: &decls,
+        callers,
+    };
     let mut report = Report::default();
     let mut seen = BTreeSet::new();
     for (name, file) in &files {
-        for (at, message) in check_file(name, file, &files, &decls, store, &mut report.stats) {
+        for (at, message) in check_file(name, file, &project, store, &mut report.stats) {
             let finding = Finding {
                 file: (*name).to_owned(),
                 at,

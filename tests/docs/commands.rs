@@ -37,6 +37,7 @@ const SCRIPTS: &[&str] = &[
     "scripts/azurite",
     "scripts/fuzz-smoke",
     "scripts/scan-logs",
+    "scripts/check-kql",
 ];
 
 fn classify(command: &str) -> How {
