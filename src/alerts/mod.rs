@@ -16,6 +16,7 @@ pub mod config;
 pub mod defender;
 pub mod indicator;
 pub mod outcome;
+pub mod retirement;
 pub mod sentinel;
 mod service;
 pub mod sighting;
