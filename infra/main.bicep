@@ -99,8 +99,21 @@ param mispApiKey string
 @maxValue(300)
 param mispDeadlineSeconds int = 60
 
-@description('Create the Sentinel Logs Ingestion pieces (DCE, DCR, custom table DefenderMispMatches_CL) and set SENTINEL_* app settings.')
-param enableSentinel bool = false
+@description('Create the Sentinel pieces (DCE, DCR, custom table DefenderMispMatches_CL, Sentinel on the workspace, the analytics rule) and set SENTINEL_* app settings. On by default: after the MDE API retires (2027-02-01) it is the only alert path (docs/alerting.md).')
+param enableSentinel bool = true
+
+@description('Sentinel analytics rule kind: NRT (runs every minute; ARM knows the kind only in a preview API version) or Scheduled (every 5 minutes, stable API version).')
+@allowed([
+  'NRT'
+  'Scheduled'
+])
+param sentinelAlertRuleKind string = 'NRT'
+
+@description('Sentinel incidents group the alerts of one device and one MISP event raised within this ISO 8601 duration (5 minutes to 7 days).')
+param sentinelIncidentGroupingWindow string = 'PT24H'
+
+@description('Whether the Sentinel analytics rule runs once deployed.')
+param sentinelAlertRuleEnabled bool = true
 
 @description('Days Log Analytics keeps data.')
 @minValue(30)
@@ -197,6 +210,9 @@ module sentinel 'modules/sentinel.bicep' = if (enableSentinel) {
     workspaceName: monitoring.outputs.workspaceName
     endpointName: names.dce
     ruleName: names.dcr
+    alertRuleKind: sentinelAlertRuleKind
+    incidentGroupingWindow: sentinelIncidentGroupingWindow
+    alertRuleEnabled: sentinelAlertRuleEnabled
   }
 }
 

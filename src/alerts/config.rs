@@ -6,7 +6,8 @@
 //! | `AZURE_AUTH` and friends | `managed-identity` | the credential, see [`crate::auth`] |
 //! | `DEFENDER_API_URL` | `https://api.security.microsoft.com` | Defender API base; regional and government hosts, or `http://` loopback for tests |
 //! | `DEFENDER_TOKEN_SCOPE` | `https://api.securitycenter.microsoft.com/.default` | token scope for the Defender API |
-//! | `DEFENDER_ALERTS` | true | create an alert by reference for each alertable match |
+//! | `DEFENDER_ALERTS` | auto | create an alert by reference for each alertable match; unset or `auto`: until `DEFENDER_API_RETIREMENT_DATE` |
+//! | `DEFENDER_API_RETIREMENT_DATE` | 2027-02-01 | the day the MDE API stops working (MC1220762), see [`super::retirement`] |
 //! | `DEFENDER_ALERT_SEVERITY` | from MISP `threat_level_id` | `Low`, `Medium` or `High` for every alert |
 //! | `DEFENDER_ALERT_CATEGORY` | `Malware` | one of the documented alert categories |
 //! | `DEFENDER_RECOMMENDED_ACTION` | [`DEFAULT_RECOMMENDED_ACTION`] | the alert's `recommendedAction` |
@@ -21,12 +22,13 @@
 //! | `MISP_SIGHTING_API_KEY` | `MISP_API_KEY` | a key whose role has the sighting permission |
 //! | `SENTINEL_DCE_URL` | unset | data collection endpoint; with the next two, sends every match to Sentinel |
 //! | `SENTINEL_DCR_ID` | unset | immutable id of the data collection rule (`dcr-…`) |
-//! | `SENTINEL_STREAM` | unset | stream name in the rule, e.g. `Custom-MispMatches_CL` |
+//! | `SENTINEL_STREAM` | unset | stream name in the rule: `Custom-DefenderMispMatches_CL` as the Bicep deploys it |
 
 use std::time::Duration;
 
 use url::Url;
 
+use super::retirement::{self, DefenderAlerts};
 use crate::auth::AuthMethod;
 use crate::config::{ConfigError, Source, flag, http_url, is_plain_remote, optional, parsed};
 use crate::secret::Secret;
@@ -125,7 +127,10 @@ pub struct AlertConfig {
     pub auth: AuthMethod,
     pub defender_url: Url,
     pub defender_scope: String,
-    pub alerts_enabled: bool,
+    /// `DEFENDER_ALERTS`; see [`DefenderAlerts::enabled_on`].
+    pub defender_alerts: DefenderAlerts,
+    /// `DEFENDER_API_RETIREMENT_DATE`.
+    pub mde_retires: time::Date,
     pub severity: Option<&'static str>,
     pub category: &'static str,
     pub recommended_action: String,
@@ -173,7 +178,8 @@ impl AlertConfig {
             defender_url,
             defender_scope: optional(env, "DEFENDER_TOKEN_SCOPE")
                 .unwrap_or_else(|| DEFAULT_DEFENDER_SCOPE.into()),
-            alerts_enabled: flag(env, "DEFENDER_ALERTS", true)?,
+            defender_alerts: DefenderAlerts::from_env(env)?,
+            mde_retires: retirement::retirement_date(env)?,
             severity: one_of(env, "DEFENDER_ALERT_SEVERITY", &["Low", "Medium", "High"])?,
             category: one_of(env, "DEFENDER_ALERT_CATEGORY", &CATEGORIES)?.unwrap_or("Malware"),
             recommended_action: optional(env, "DEFENDER_RECOMMENDED_ACTION")
@@ -270,9 +276,10 @@ mod tests {
     use crate::config::env;
 
     #[test]
-    fn nothing_set_means_alerts_on_with_the_documented_defaults_and_every_option_off() {
+    fn nothing_set_means_alerts_on_until_the_retirement_date_and_every_option_off() {
         let c = AlertConfig::from_env(&env(&[])).unwrap();
-        assert!(c.alerts_enabled);
+        assert_eq!(c.defender_alerts, DefenderAlerts::Auto);
+        assert_eq!(c.mde_retires, retirement::default_retirement_date());
         assert_eq!(
             c.defender_url.as_str(),
             "https://api.security.microsoft.com/"
@@ -322,7 +329,7 @@ mod tests {
                 "https://dce.westeurope-1.ingest.monitor.azure.com/",
             ),
             ("SENTINEL_DCR_ID", "dcr-0123abcd"),
-            ("SENTINEL_STREAM", "Custom-MispMatches_CL"),
+            ("SENTINEL_STREAM", "Custom-DefenderMispMatches_CL"),
         ]))
         .unwrap();
         assert_eq!(c.category, "SuspiciousActivity");
@@ -332,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             c.sentinel.unwrap().ingest_url.as_str(),
-            "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123abcd/streams/Custom-MispMatches_CL?api-version=2023-01-01"
+            "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123abcd/streams/Custom-DefenderMispMatches_CL?api-version=2023-01-01"
         );
     }
 }

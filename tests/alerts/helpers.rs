@@ -114,6 +114,8 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     env.insert("MISP_URL".into(), misp.uri());
     env.insert("MISP_API_KEY".into(), MISP_KEY.into());
     env.insert("DEFENDER_API_URL".into(), defender.uri());
+    // Explicit: unset means "until the MDE API retirement date", and these tests outlive it.
+    env.insert("DEFENDER_ALERTS".into(), "true".into());
     for (k, v) in extra {
         let v = v
             .replace("{defender}", &defender.uri())
