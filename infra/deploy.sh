@@ -35,7 +35,7 @@ extra=()
 indicators=()
 grant=true
 package=true
-readonly PROVIDERS=(Microsoft.Web Microsoft.Storage Microsoft.EventHub Microsoft.KeyVault
+providers=(Microsoft.Web Microsoft.Storage Microsoft.EventHub Microsoft.KeyVault
   Microsoft.OperationalInsights Microsoft.Insights Microsoft.ManagedIdentity)
 
 while [[ $# -gt 0 ]]; do
@@ -70,12 +70,16 @@ PY
 }
 plan="$(param_value hostingPlan FlexConsumption)"
 base_name="$(param_value baseName defmisp)"
+# Sentinel (on by default) onboards the workspace and creates the analytics rule.
+if [[ "$(param_value enableSentinel true)" != "False" && "$(param_value enableSentinel true)" != "false" ]]; then
+  providers+=(Microsoft.SecurityInsights)
+fi
 
 echo "== checking the subscription"
 az account show --query "{subscription: name, id: id, signedInAs: user.name}" --output tsv \
   || { echo "sign in first: az login" >&2; exit 1; }
 unregistered=()
-for namespace in "${PROVIDERS[@]}"; do
+for namespace in "${providers[@]}"; do
   state="$(az provider show --namespace "$namespace" --query registrationState --output tsv 2>/dev/null || true)"
   [[ "$state" == "Registered" ]] || unregistered+=("$namespace")
 done

@@ -81,6 +81,11 @@ if out="$(deploy --location southpole 2>&1)"; then fail "an unsupported region w
 grep -q "Flex Consumption is not offered in southpole" <<<"$out" || fail "no region message: $out"
 ! grep -q "package.sh\|group create" "$STUB_LOG" || fail "work was done despite the region"
 
+# Sentinel (on by default) needs its provider; turning it off does not.
+grep -q "provider show --namespace Microsoft.SecurityInsights" "$STUB_LOG" || fail "Sentinel's provider not checked"
+STUB_UNREGISTERED=Microsoft.SecurityInsights deploy --location westeurope --param enableSentinel=false >/dev/null 2>&1 \
+  || fail "Sentinel's provider was required with enableSentinel=false"
+
 # An unregistered provider stops with the command that registers it.
 if out="$(STUB_UNREGISTERED=Microsoft.EventHub deploy --location westeurope 2>&1)"; then fail "an unregistered provider was accepted"; fi
 grep -q "az provider register --wait --namespace Microsoft.EventHub" <<<"$out" || fail "no register command: $out"
