@@ -179,6 +179,20 @@ impl Url {
         }
     }
 
+    /// The spellings to ask an online search for, so that it finds what `matches` would:
+    /// restSearch compares whole values, and MISP `url` values are written with and without a
+    /// scheme and with and without the `/` of an empty path. Slices of the canonical text: the
+    /// canonical form first, at most four, distinct.
+    pub fn search_spellings<'a>(&'a self) -> impl Iterator<Item = &'a str> + 'a {
+        let bare_root = self.path_and_query() == "/";
+        let full = self.as_str();
+        let schemeless = (self.authority_start > 0).then(|| self.without_scheme());
+        let trim = |s: Option<&'a str>| s.filter(|_| bare_root)?.strip_suffix('/');
+        [Some(full), trim(Some(full)), schemeless, trim(schemeless)]
+            .into_iter()
+            .flatten()
+    }
+
     /// The host part of the canonical text (IPv6 in brackets).
     pub fn host_text(&self) -> &str {
         let authority = &self.text[self.authority_start..self.path_start];

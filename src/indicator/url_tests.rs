@@ -120,6 +120,31 @@ fn matching_ignores_case_and_a_pattern_without_scheme_matches_any() {
     assert!(u("http://evil.test").matches(&u("http://evil.test/")));
 }
 
+#[test]
+fn an_online_search_asks_for_every_spelling_misp_may_hold() {
+    let spellings = |s| {
+        Url::parse(s)
+            .unwrap()
+            .search_spellings()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        spellings("HTTP://Evil.Test"),
+        [
+            "http://evil.test/",
+            "http://evil.test",
+            "evil.test/",
+            "evil.test"
+        ]
+    );
+    assert_eq!(
+        spellings("https://evil.test/x?y"),
+        ["https://evil.test/x?y", "evil.test/x?y"]
+    );
+    assert_eq!(spellings("evil.test/x"), ["evil.test/x"]);
+}
+
 proptest! {
     #[test]
     fn canonical_form_is_a_fixed_point(

@@ -70,7 +70,9 @@ pub struct Warninglists {
     lists: Vec<ListInfo>,
     exact: HashMap<Box<str>, Vec<u16>>,
     hostnames: HashMap<Box<str>, Vec<u16>>,
-    cidrs: CidrIndex<(Cidr, u16)>,
+    /// Each network with its list and the index of its entry text in `cidr_entries`.
+    cidrs: CidrIndex<(Cidr, u16, u32)>,
+    cidr_entries: Vec<Box<str>>,
     substrings: Option<AhoCorasick>,
     substring_ids: Vec<(u16, Box<str>)>,
     regexes: Vec<(Regex, u16, Box<str>)>,
@@ -121,7 +123,7 @@ impl Warninglists {
         list: &Warninglist,
         id: u16,
         entry: &str,
-        cidrs: &mut Vec<(Cidr, (Cidr, u16))>,
+        cidrs: &mut Vec<(Cidr, (Cidr, u16, u32))>,
         substrings: &mut Vec<(u16, Box<str>)>,
     ) {
         let rejected = match list.kind {
@@ -136,7 +138,9 @@ impl Warninglists {
             }
             ListType::Cidr => match Cidr::parse(entry.trim()) {
                 Ok(net) => {
-                    cidrs.push((net, (net, id)));
+                    let text = u32::try_from(self.cidr_entries.len()).unwrap_or(u32::MAX);
+                    self.cidr_entries.push(entry.trim().into());
+                    cidrs.push((net, (net, id, text)));
                     None
                 }
                 Err(e) => Some(e.to_string()),
@@ -279,8 +283,11 @@ impl Warninglists {
         self.cidrs
             .containing(value.network())
             .iter()
-            .filter(|(net, _)| net.prefix_len() <= value.prefix_len())
-            .find_map(|(net, id)| self.hit(*id, t, Cow::Owned(net.to_string())))
+            .filter(|(net, _, _)| net.prefix_len() <= value.prefix_len())
+            .find_map(|(_, id, text)| {
+                let entry = self.cidr_entries.get(*text as usize).map_or("", |e| &**e);
+                self.hit(*id, t, Cow::Borrowed(entry))
+            })
     }
 
     fn check_substring(&self, t: &str, part: &str) -> Option<Hit<'_>> {
