@@ -24,57 +24,37 @@ fn every_network_type_round_trips_its_name() {
     );
 }
 
+fn ip(net: &str, port: Option<u16>) -> Pattern {
+    let net = Cidr::parse(net).unwrap();
+    Pattern::Ip { net, port }
+}
+
+fn name(host: &str, port: Option<u16>) -> Pattern {
+    let host = Host::parse(host).unwrap();
+    Pattern::Hostname { host, port }
+}
+
 #[test]
-fn values_are_normalised_as_misp_saves_them() {
-    let cases: [(&str, &str, Pattern); 10] = [
-        (
-            "ip-dst",
-            " 1.2.3.4 ",
-            Pattern::Ip {
-                net: Cidr::parse("1.2.3.4").unwrap(),
-                port: None,
-            },
-        ),
-        (
-            "ip-src",
-            "2001:DB8:0:0::1/128",
-            Pattern::Ip {
-                net: Cidr::parse("2001:db8::1").unwrap(),
-                port: None,
-            },
-        ),
-        (
-            "ip-dst",
-            "1.2.3.77/24",
-            Pattern::Ip {
-                net: Cidr::parse("1.2.3.0/24").unwrap(),
-                port: None,
-            },
-        ),
-        (
-            "ip-dst|port",
-            "1.2.3.4|8080",
-            Pattern::Ip {
-                net: Cidr::parse("1.2.3.4").unwrap(),
-                port: Some(8080),
-            },
-        ),
-        (
-            "ip-src|port",
-            "1.2.3.4:22",
-            Pattern::Ip {
-                net: Cidr::parse("1.2.3.4").unwrap(),
-                port: Some(22),
-            },
-        ),
-        (
-            "ip-dst|port",
-            "[2d00::1]:443",
-            Pattern::Ip {
-                net: Cidr::parse("2d00::1").unwrap(),
-                port: Some(443),
-            },
-        ),
+fn address_values_are_normalised_as_misp_saves_them() {
+    let cases = [
+        ("ip-dst", " 1.2.3.4 ", ip("1.2.3.4", None)),
+        ("ip-src", "2001:DB8:0:0::1/128", ip("2001:db8::1", None)),
+        ("ip-dst", "1.2.3.77/24", ip("1.2.3.0/24", None)),
+        ("ip-dst|port", "1.2.3.4|8080", ip("1.2.3.4", Some(8080))),
+        ("ip-src|port", "1.2.3.4:22", ip("1.2.3.4", Some(22))),
+        ("ip-dst|port", "[2d00::1]:443", ip("2d00::1", Some(443))),
+    ];
+    for (kind, value, want) in cases {
+        assert_eq!(one(kind, value), want, "{kind} {value}");
+    }
+    let both = parse_attribute("domain|ip", "Evil.Test|::ffff:1.2.3.4").unwrap();
+    let domain = Pattern::Domain(Host::parse("evil.test").unwrap());
+    assert_eq!(both, [domain, ip("1.2.3.4", None)]);
+}
+
+#[test]
+fn name_url_and_sender_values_are_normalised_as_misp_saves_them() {
+    let cases = [
         (
             "domain",
             ".Evil.Test.",
@@ -83,43 +63,32 @@ fn values_are_normalised_as_misp_saves_them() {
         (
             "hostname",
             "WWW.Bücher.Test",
-            Pattern::Hostname {
-                host: Host::parse("www.xn--bcher-kva.test").unwrap(),
-                port: None,
-            },
+            name("www.xn--bcher-kva.test", None),
         ),
         (
             "hostname|port",
             "C2.Evil.Test:8443",
-            Pattern::Hostname {
-                host: Host::parse("c2.evil.test").unwrap(),
-                port: Some(8443),
-            },
+            name("c2.evil.test", Some(8443)),
+        ),
+        (
+            "hostname|port",
+            "c2.evil.test|8443",
+            name("c2.evil.test", Some(8443)),
         ),
         (
             "email-src",
             "Phish@Evil.Test",
             Pattern::Email(Email::parse("phish@evil.test").unwrap()),
         ),
+        (
+            "url",
+            "HTTP://Evil.Test:80/Payload.exe",
+            Pattern::Url(Url::parse("http://evil.test/Payload.exe").unwrap()),
+        ),
     ];
     for (kind, value, want) in cases {
         assert_eq!(one(kind, value), want, "{kind} {value}");
     }
-    let both = parse_attribute("domain|ip", "Evil.Test|::ffff:1.2.3.4").unwrap();
-    assert_eq!(
-        both,
-        [
-            Pattern::Domain(Host::parse("evil.test").unwrap()),
-            Pattern::Ip {
-                net: Cidr::parse("1.2.3.4").unwrap(),
-                port: None
-            }
-        ]
-    );
-    assert_eq!(
-        one("url", "HTTP://Evil.Test:80/Payload.exe"),
-        Pattern::Url(Url::parse("http://evil.test/Payload.exe").unwrap())
-    );
 }
 
 #[test]

@@ -94,12 +94,13 @@ pub enum IndicatorError {
 
 impl Indicator {
     /// Reads a value whose kind is not known (an allowlist entry, a CLI argument): an address,
-    /// else a URL when it has `://` or a `/`, else an email address when it has `@`, else a name.
+    /// else a URL when it has `://`, a `/` or a `\`, else an email address when it has `@`, else
+    /// a name.
     pub fn parse(value: &str) -> Result<Self, IndicatorError> {
         if let Ok(ip) = Ip::parse(value) {
             return Ok(Indicator::Ip(ip));
         }
-        if value.contains("://") || value.contains('/') {
+        if value.contains("://") || value.contains(['/', '\\']) {
             return Ok(Indicator::Url(Url::parse(value)?));
         }
         if value.contains('@') {
@@ -169,6 +170,10 @@ mod tests {
         assert_eq!(kind("::ffff:1.2.3.4"), Ok(IndicatorKind::Ip));
         assert_eq!(kind("Evil.Test."), Ok(IndicatorKind::Host));
         assert_eq!(kind("evil.test/x"), Ok(IndicatorKind::Url));
+        // Found by fuzzing: a backslash path has no `/`, yet is a URL both ways.
+        let odd = Indicator::parse("UUUe\\.#frag").unwrap();
+        assert_eq!(odd.to_string(), "uuue\\.");
+        assert_eq!(Indicator::parse(&odd.to_string()), Ok(odd));
         assert_eq!(kind("https://evil.test"), Ok(IndicatorKind::Url));
         assert_eq!(kind("a@evil.test"), Ok(IndicatorKind::Email));
         assert_eq!(kind(""), Err(IndicatorError::Unrecognised));
