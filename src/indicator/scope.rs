@@ -278,18 +278,18 @@ pub const SPECIAL_NAMES: [(&str, Skip, &str); 14] = [
     (
         "internal",
         Skip::LocalName,
-        "ICANN board resolution 2024.07.29.06 (private use)",
+        "SAC113; ICANN Board reservation for private use (2024)",
     ),
     ("alt", Skip::LocalName, "RFC 9476 (non-DNS names)"),
     (
         "corp",
         Skip::LocalName,
-        "ICANN board resolution 2018.02.04.12 (never delegated)",
+        "ICANN Board, name collision: never to be delegated (2018)",
     ),
     (
         "home",
         Skip::LocalName,
-        "ICANN board resolution 2018.02.04.12 (never delegated)",
+        "ICANN Board, name collision: never to be delegated (2018)",
     ),
 ];
 
