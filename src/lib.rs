@@ -9,6 +9,9 @@
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
+//! - [`indicator`]: network indicators (IPs, host names, URLs, senders): canonical newtypes, what
+//!   is never looked up, registrable domains, a CIDR index, MISP network values, warninglists,
+//!   the Defender columns that carry them. Pure; not yet wired into the engine (issue 15).
 //! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
 //!   snapshot, the cached resolver.
 //! - [`engine`]: a batch in → lookups → matches + dead letters out; the accounting lives here.
@@ -37,6 +40,7 @@ pub mod deadletter;
 #[cfg(feature = "service")]
 pub mod engine;
 pub mod host;
+pub mod indicator;
 pub mod intel;
 pub mod matches;
 pub mod records;
