@@ -35,7 +35,11 @@ param hostingPlan string = 'FlexConsumption'
 ])
 param flexInstanceMemoryMB int = 2048
 
-@description('Flex Consumption: most instances the app scales out to. Event Hubs scaling stops at one instance per partition anyway.')
+// The one place this range is stated (the module takes it as is; docs/deploy.md quotes it and
+// tests/docs checks the quote): 1..1000 as Microsoft Learn's Flex Consumption plan page gives it.
+// Values below 40 reached regions in stages during 2026; a region that still rejects them
+// fails the deployment with a message naming the property, and 40 works everywhere.
+@description('Flex Consumption: most instances the app scales out to (1-1000). Event Hubs scaling stops at one instance per partition anyway.')
 @minValue(1)
 @maxValue(1000)
 param flexMaximumInstanceCount int = 40
@@ -95,13 +99,29 @@ param mispApiKey string
 @maxValue(300)
 param mispDeadlineSeconds int = 60
 
-@description('Create the Sentinel Logs Ingestion pieces (DCE, DCR, custom table DefenderMispMatches_CL) and set SENTINEL_* app settings.')
-param enableSentinel bool = false
+@description('Create the Sentinel pieces (DCE, DCR, custom table DefenderMispMatches_CL, Sentinel on the workspace, the analytics rule) and set SENTINEL_* app settings. On by default: after the MDE API retires (2027-02-01) it is the only alert path (docs/alerting.md).')
+param enableSentinel bool = true
+
+@description('Sentinel analytics rule kind: NRT (runs every minute; ARM knows the kind only in a preview API version) or Scheduled (every 5 minutes, stable API version).')
+@allowed([
+  'NRT'
+  'Scheduled'
+])
+param sentinelAlertRuleKind string = 'NRT'
+
+@description('Sentinel incidents group the alerts of one device and one MISP event raised within this ISO 8601 duration (5 minutes to 7 days).')
+param sentinelIncidentGroupingWindow string = 'PT24H'
+
+@description('Whether the Sentinel analytics rule runs once deployed.')
+param sentinelAlertRuleEnabled bool = true
 
 @description('Days Log Analytics keeps data.')
 @minValue(30)
 @maxValue(730)
 param logRetentionDays int = 30
+
+@description('Elastic Premium: object id of the identity that runs infra/deploy.sh, given Storage Blob Data Contributor on the package container so it can upload the zip (shared keys are off). deploy.sh passes the signed-in identity; empty grants nothing. Unused on Flex.')
+param deployerPrincipalId string = ''
 
 @description('More app settings (name to string value), e.g. DEFENDER_INDICATOR_ACTION or MISP_CACHE_CAPACITY. Applied last, so they override the defaults here.')
 param extraAppSettings object = {}
@@ -190,6 +210,9 @@ module sentinel 'modules/sentinel.bicep' = if (enableSentinel) {
     workspaceName: monitoring.outputs.workspaceName
     endpointName: names.dce
     ruleName: names.dcr
+    alertRuleKind: sentinelAlertRuleKind
+    incidentGroupingWindow: sentinelIncidentGroupingWindow
+    alertRuleEnabled: sentinelAlertRuleEnabled
   }
 }
 
@@ -207,8 +230,9 @@ module functionApp 'modules/functionapp.bicep' = {
     premiumMaximumElasticWorkerCount: premiumMaximumElasticWorkerCount
     userAssignedIdentityId: useUserAssigned ? userIdentity.id : ''
     userAssignedClientId: useUserAssigned ? userIdentity!.properties.clientId : ''
-    storageAccountName: storage.outputs.accountName
     blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     eventHubFullyQualifiedNamespace: eventHub.outputs.fullyQualifiedNamespace
@@ -236,6 +260,8 @@ module access 'modules/access.bicep' = {
     mispApiKeySecretName: keyVault.outputs.mispApiKeySecretName
     appInsightsName: monitoring.outputs.appInsightsName
     dataCollectionRuleName: enableSentinel ? names.dcr : ''
+    deployerPrincipalId: hostingPlan == 'ElasticPremium' ? deployerPrincipalId : ''
+    deploymentContainerName: deploymentContainerName
   }
   dependsOn: [
     sentinel
@@ -267,6 +293,12 @@ output storageAccountName string = storage.outputs.accountName
 @description('Blob URL the Elastic Premium app runs from (WEBSITE_RUN_FROM_PACKAGE). Unused on Flex.')
 output packageBlobUrl string = functionApp.outputs.packageBlobUrl
 
-@description('Event Hubs namespace Defender must stream to, and its hub.')
+@description('Key Vault holding the MISP key (soft-deleted for 90 days after a teardown; infra/recover-key-vault.sh brings it back).')
+output keyVaultName string = keyVault.outputs.vaultName
+
+@description('Event Hubs namespace Defender must stream to (the Streaming API asks for this resource id), and its hub.')
 output eventHubNamespaceResourceId string = eventHub.outputs.namespaceId
 output eventHubName string = eventHub.outputs.eventHubName
+
+@description('Host name of the Event Hubs namespace, for a test sender (docs/deploy.md, step 5).')
+output eventHubFullyQualifiedNamespace string = eventHub.outputs.fullyQualifiedNamespace

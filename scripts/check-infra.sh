@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints the infrastructure offline: checkov 3.3.30 over infra/ (Bicep), then bash -n and
-# ShellCheck over every shell script, then the grant script's offline test (stub az). The Bicep syntax check is a cargo test (tests/infra.rs).
+# ShellCheck over every shell script, then the offline tests of the grant and deploy scripts (stub az). The Bicep syntax check is a cargo test (tests/infra.rs).
 #
 # checkov is installed once into a virtualenv under target/ (gitignored, reused by later runs);
 # set CHECKOV_VENV to put it elsewhere. Every accepted finding is an inline
@@ -46,6 +46,7 @@ else
   echo "shellcheck not installed (apt-get install -y shellcheck); only bash -n was run" >&2
 fi
 
-echo "== grant script (stub az)"
+echo "== grant script and deploy script (stub az)"
 scripts/test-grant-defender-roles.sh
+scripts/test-deploy.sh
 echo "infra checks passed"

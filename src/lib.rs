@@ -29,13 +29,16 @@
 //!   the one place a status, a `Retry-After` or a transport failure becomes a meaning.
 //! - [`settings`]: every environment variable declared once (default, accepted values, meaning)
 //!   and the one reader that turns its text into a value or an error naming it.
+//! - [`indicator`]: network indicators (IPs, host names, URLs, senders): canonical newtypes, what
+//!   is never looked up, registrable domains, a CIDR index, MISP network values, warninglists,
+//!   the Defender columns that carry them. Pure; not yet wired into the engine (issue 15).
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
 //!
 //! Without the default feature `service` only the pure decoders build (`host`, `records`,
-//! `matches`, `intel`'s types, `text`, `secret`): that is what the fuzz targets link.
+//! `matches`, `intel`'s types, `indicator`, `text`, `secret`): that is what the fuzz targets link.
 //!
 //! Data flows one way: `host` and `records` decode, `engine` decides, `intel` answers, `alerts` act.
 
@@ -54,6 +57,7 @@ pub mod engine;
 pub mod host;
 #[cfg(feature = "service")]
 pub mod http;
+pub mod indicator;
 pub mod intel;
 pub mod matches;
 pub mod records;

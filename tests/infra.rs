@@ -421,7 +421,11 @@ fn bindings_resolve_in_azure_and_locally_with_identity_connections() {
                     );
                 }
                 Some("AzureWebJobsStorage") => {
-                    assert!(bicep.contains("AzureWebJobsStorage__accountName"));
+                    // The service URIs, not __accountName, which assumes the public cloud.
+                    for service in ["blob", "queue", "table"] {
+                        let key = format!("AzureWebJobsStorage__{service}ServiceUri");
+                        assert!(bicep.contains(&key), "{key} is not set by Bicep");
+                    }
                     assert!(local.contains_key("AzureWebJobsStorage"));
                 }
                 Some(other) => panic!("unexpected connection {other}"),

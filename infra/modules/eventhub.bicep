@@ -60,7 +60,9 @@ resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2
 }
 
 output namespaceId string = namespace.id
-output fullyQualifiedNamespace string = '${namespaceName}.servicebus.windows.net'
+// The namespace's own endpoint (https://<name>.servicebus.windows.net:443/ in the public cloud,
+// another suffix in sovereign ones) reduced to the host name the Event Hubs trigger wants.
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
 output eventHubName string = hub.name
 output eventHubId string = hub.id
 output consumerGroupName string = consumerGroup.name

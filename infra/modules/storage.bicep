@@ -1,5 +1,6 @@
-// The app's storage account: host state (leases, Event Hubs checkpoints), the match queue and its
-// poison queue, the dead-letter container and the deployment package container. Shared-key access
+// The app's storage account: host state (leases, Event Hubs checkpoints, the host's diagnostic
+// events in Table storage), the match queue and its poison queue, the dead-letter container and the
+// deployment package container. Shared-key access
 // is off on both plans: every client (host, bindings, Flex deployment, Premium run-from-package)
 // authenticates with the app's managed identity.
 param location string
@@ -100,4 +101,7 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
 
 output accountName string = account.name
 output accountId string = account.id
+// The account's own endpoints, right in every cloud (never built from core.windows.net).
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table

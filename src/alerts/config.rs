@@ -1,12 +1,14 @@
 //! Alerting settings, parsed once at start from their declarations in [`crate::settings::vars`]
 //! (`DEFENDER_*`, `ALERT_DEDUPE_WINDOW_SECS`, `MISP_SIGHTINGS`, `MISP_SIGHTING_API_KEY`,
-//! `SENTINEL_*`, and the credential's, see [`crate::azure::auth`]). Every action but the Defender alert
-//! is off unless configured; a missing credential setting is not checked here.
+//! `SENTINEL_*`, and the credential's, see [`crate::azure::auth`]). Every action but the Defender
+//! alert is off unless configured, and the Defender alert by default only until the MDE API
+//! retires ([`super::retirement`]); a missing credential setting is not checked here.
 
 use std::time::Duration;
 
 use url::Url;
 
+use super::retirement::{self, DefenderAlerts};
 use crate::azure::auth::AuthMethod;
 use crate::http;
 use crate::secret::Secret;
@@ -59,7 +61,10 @@ pub struct AlertConfig {
     pub auth: AuthMethod,
     pub defender_url: Url,
     pub defender_scope: String,
-    pub alerts_enabled: bool,
+    /// `DEFENDER_ALERTS`; see [`DefenderAlerts::enabled_on`].
+    pub defender_alerts: DefenderAlerts,
+    /// `DEFENDER_API_RETIREMENT_DATE`.
+    pub mde_retires: time::Date,
     pub severity: Option<&'static str>,
     pub category: &'static str,
     pub recommended_action: String,
@@ -96,7 +101,8 @@ impl AlertConfig {
             auth: AuthMethod::from_env(env)?,
             defender_url,
             defender_scope: vars::DEFENDER_TOKEN_SCOPE.require(env)?,
-            alerts_enabled: vars::DEFENDER_ALERTS.read(env)?,
+            defender_alerts: DefenderAlerts::from_env(env)?,
+            mde_retires: retirement::retirement_date(env)?,
             severity: vars::DEFENDER_ALERT_SEVERITY.read(env)?,
             category: vars::DEFENDER_ALERT_CATEGORY
                 .read(env)?
@@ -172,9 +178,10 @@ mod tests {
     use crate::settings::env;
 
     #[test]
-    fn nothing_set_means_alerts_on_with_the_documented_defaults_and_every_option_off() {
+    fn nothing_set_means_alerts_on_until_the_retirement_date_and_every_option_off() {
         let c = AlertConfig::from_env(&env(&[])).unwrap();
-        assert!(c.alerts_enabled);
+        assert_eq!(c.defender_alerts, DefenderAlerts::Auto);
+        assert_eq!(c.mde_retires, retirement::default_retirement_date());
         assert_eq!(
             c.defender_url.as_str(),
             "https://api.security.microsoft.com/"
@@ -227,7 +234,7 @@ mod tests {
                 "https://dce.westeurope-1.ingest.monitor.azure.com/",
             ),
             ("SENTINEL_DCR_ID", "dcr-0123abcd"),
-            ("SENTINEL_STREAM", "Custom-MispMatches_CL"),
+            ("SENTINEL_STREAM", "Custom-DefenderMispMatches_CL"),
         ]))
         .unwrap();
         assert_eq!(c.category, "SuspiciousActivity");
@@ -237,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             c.sentinel.unwrap().ingest_url.as_str(),
-            "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123abcd/streams/Custom-MispMatches_CL?api-version=2023-01-01"
+            "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123abcd/streams/Custom-DefenderMispMatches_CL?api-version=2023-01-01"
         );
     }
 }

@@ -1,9 +1,16 @@
-//! The Defender for Endpoint API: `CreateAlertByReference` and `POST /api/indicators`
-//! (<https://learn.microsoft.com/defender-endpoint/api/create-alert-by-reference>,
-//! <https://learn.microsoft.com/defender-endpoint/api/post-ti-indicator>). [`DefenderClient`]
-//! holds one shared `reqwest::Client`, the base URL and the token source; each meaning of
-//! [`crate::http`] becomes a [`DefenderError`] in [`DefenderError::from_status`]. Error texts
-//! quote Defender's error code and message, cleaned and bounded, never a token.
+//! The Defender for Endpoint API: `CreateAlertByReference`
+//! (<https://learn.microsoft.com/defender-endpoint/api/create-alert-by-reference>) and
+//! `POST /api/indicators` (<https://learn.microsoft.com/defender-endpoint/api/post-ti-indicator>).
+//! [`DefenderClient`] holds one shared `reqwest::Client`, the base URL and the token source; each
+//! meaning of [`crate::http`] becomes a [`DefenderError`] in [`DefenderError::from_status`]. Error
+//! texts quote Defender's error code and message, cleaned and bounded, never a token.
+//!
+//! Defender's errors carry `{"error":{"code","message","target"}}`
+//! (<https://learn.microsoft.com/defender-endpoint/api/common-errors>): a 404 with that body is
+//! Defender saying it has no such event (yet); a 404 without it is not the API answering, which is
+//! what an endpoint that no longer exists looks like. That, a 410, or an error that says the API is
+//! retired or deprecated is [`DefenderError::Retired`] (Microsoft retires the API on 2027-02-01,
+//! MC1220762).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +32,9 @@ pub enum DefenderError {
     Throttled { retry_after: Option<Duration> },
     #[error("Defender has no such event yet (404): {0}")]
     NotFound(String),
+    /// The endpoint itself is gone: not worth another call from this process.
+    #[error("the Defender API answered as retired (HTTP {status}): {detail}")]
+    Retired { status: u16, detail: String },
     #[error(
         "Defender refused the token (HTTP {status}): {detail}. Grant the identity the WindowsDefenderATP application role {grant}"
     )]
@@ -54,9 +64,24 @@ impl DefenderError {
         body: &[u8],
         grant: &'static str,
     ) -> Self {
-        let detail = error_detail(body);
+        let envelope = error_envelope(body);
+        let detail = error_detail(envelope.as_ref());
+        let says_retired = envelope.as_ref().is_some_and(|(code, message)| {
+            let text = format!("{code} {message}").to_ascii_lowercase();
+            (text.contains("retire") || text.contains("deprecat"))
+                && (text.contains("api") || text.contains("endpoint"))
+        });
+        let retired = |detail| Self::Retired {
+            status: status.as_u16(),
+            detail,
+        };
         match http::classify(status, headers) {
             Err(Failure::Throttled { retry_after }) => Self::Throttled { retry_after },
+            _ if status == StatusCode::GONE => retired(detail),
+            Err(Failure::NotFound) if envelope.is_none() => {
+                retired("no Defender error body: the endpoint itself was not found".into())
+            }
+            _ if status.is_client_error() && says_retired => retired(detail),
             Err(Failure::NotFound) => Self::NotFound(detail),
             Err(Failure::Unauthorized(status)) => Self::Unauthorized {
                 status,
@@ -73,18 +98,21 @@ impl DefenderError {
     }
 }
 
-/// `{"error":{"code","message"}}` as `code: message`, cleaned and bounded.
-fn error_detail(body: &[u8]) -> String {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let err = parsed.as_ref().and_then(|v| v.get("error"));
-    let field = |k: &str| {
-        err.and_then(|e| e.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    };
-    let text = match (field("code"), field("message")) {
-        ("", "") => "no error body".to_owned(),
-        (code, message) => format!("{code}: {message}"),
+/// Defender's error body `{"error":{"code","message"}}`: `(code, message)`, or `None` when the
+/// body is not one (no JSON, no `error` object, or neither a code nor a message).
+fn error_envelope(body: &[u8]) -> Option<(String, String)> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let err = parsed.get("error")?;
+    let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let (code, message) = (field("code"), field("message"));
+    (!code.is_empty() || !message.is_empty()).then_some((code, message))
+}
+
+/// The error body as `code: message`, cleaned and bounded.
+fn error_detail(envelope: Option<&(String, String)>) -> String {
+    let text = match envelope {
+        None => "no error body".to_owned(),
+        Some((code, message)) => format!("{code}: {message}"),
     };
     clean_text(&text, 300)
 }
@@ -171,9 +199,11 @@ mod tests {
                 retry_after: Some(Duration::from_secs(42))
             }
         );
+        let not_indexed =
+            br#"{"error":{"code":"NotFound","message":"Event not found","target":"x"}}"#;
         assert!(matches!(
-            DefenderError::from_status(StatusCode::NOT_FOUND, &h, b"<html>", ALERT_ROLE),
-            DefenderError::NotFound(d) if d == "no error body"
+            DefenderError::from_status(StatusCode::NOT_FOUND, &h, not_indexed, ALERT_ROLE),
+            DefenderError::NotFound(d) if d == "NotFound: Event not found"
         ));
         assert_eq!(
             DefenderError::from_status(StatusCode::BAD_GATEWAY, &h, b"", ALERT_ROLE),
@@ -182,6 +212,32 @@ mod tests {
         assert!(matches!(
             DefenderError::from_status(StatusCode::BAD_REQUEST, &h, b"", ALERT_ROLE),
             DefenderError::Rejected { status: 400, .. }
+        ));
+    }
+
+    #[test]
+    fn a_gone_endpoint_is_told_apart_from_an_event_not_found_by_the_answer() {
+        let h = HeaderMap::new();
+        for (status, body) in [
+            (StatusCode::GONE, &b""[..]),
+            (StatusCode::NOT_FOUND, b"<html><body>404 - Not Found</body></html>"),
+            (StatusCode::NOT_FOUND, b""),
+            (
+                StatusCode::BAD_REQUEST,
+                br#"{"error":{"code":"ApiRetired","message":"This API has been retired"}}"#,
+            ),
+            (
+                StatusCode::FORBIDDEN,
+                br#"{"error":{"code":"Forbidden","message":"The MDE API is deprecated; use Microsoft Graph"}}"#,
+            ),
+        ] {
+            let e = DefenderError::from_status(status, &h, body, ALERT_ROLE);
+            assert!(matches!(e, DefenderError::Retired { .. }), "{status}: {e:?}");
+        }
+        let forbidden = br#"{"error":{"code":"Forbidden","message":"Missing application roles"}}"#;
+        assert!(matches!(
+            DefenderError::from_status(StatusCode::FORBIDDEN, &h, forbidden, ALERT_ROLE),
+            DefenderError::Unauthorized { .. }
         ));
     }
 }

@@ -1,6 +1,7 @@
 //! Alerting: for each match `RaiseAlerts` takes from the `misp-matches` queue, [`AlertService`]
-//! runs each action on it: a Defender alert by reference (on by default, alertable matches
-//! only), and, when configured, a Defender indicator, a MISP sighting and a Sentinel row.
+//! runs each action on it: a Defender alert by reference (alertable matches only; by default until
+//! the MDE API retires on 2027-02-01, see [`retirement`]), and, when configured, a Defender
+//! indicator, a MISP sighting and a Sentinel row, written last so it carries the others' outcomes.
 //!
 //! Each action has its own budget ([`budget`]), its own error meanings and its own memory of
 //! what it already did for a `matchId`, so when a message comes back because one action must be
@@ -18,6 +19,7 @@ pub mod config;
 pub mod defender;
 pub mod indicator;
 pub mod outcome;
+pub mod retirement;
 pub mod sentinel;
 mod service;
 pub mod sighting;

@@ -13,7 +13,8 @@ use super::config::{AlertConfig, IndicatorSettings};
 use super::defender::{DefenderClient, DefenderError};
 use super::indicator::{self, Quota};
 use super::outcome::{Outcome, Report, deferred, throttled};
-use super::sentinel::{self, SentinelClient, SentinelError};
+use super::retirement::{self, DefenderAlerts, MdeApi};
+use super::sentinel::{self, ActionOutcomes, SentinelClient, SentinelError};
 use super::sighting::{self, SightingClient, SightingError};
 use crate::azure::auth::TokenSource;
 use crate::http::{self, ClientOptions};
@@ -81,6 +82,8 @@ pub struct AlertService {
     indicators: Option<Indicators>,
     sightings: Option<Sightings>,
     sentinel: Option<Sentinel>,
+    /// Whether the MDE API answered as retired.
+    mde: MdeApi,
 }
 
 impl AlertService {
@@ -128,6 +131,7 @@ impl AlertService {
                 done: memory(DONE_TTL),
             }),
         };
+        retirement::log_start(&config);
         let sentinel = config.sentinel.as_ref().map(|s| Sentinel {
             client: SentinelClient::new(http.clone(), s.ingest_url.clone(), tokens.clone()),
             budget: Budget::new("sentinel", &SENTINEL_WINDOWS),
@@ -142,18 +146,25 @@ impl AlertService {
             indicators,
             sightings,
             sentinel,
+            mde: MdeApi::default(),
             config,
         })
     }
 
     /// Runs every action on the match. `dequeue_count` is the queue's count for this delivery.
+    /// The Sentinel row is written last, so it carries what the other actions did.
     pub async fn process(&self, m: &MatchRecord, dequeue_count: i64) -> Report {
-        let (alert, indicator, sighting, sentinel) = tokio::join!(
+        let (alert, indicator, sighting) = tokio::join!(
             self.alert(m, dequeue_count),
             self.indicator(m),
-            self.sighting(m),
-            self.sentinel(m)
+            self.sighting(m)
         );
+        let done = ActionOutcomes {
+            alert: &alert,
+            indicator: &indicator,
+            sighting: &sighting,
+        };
+        let sentinel = self.sentinel(m, done).await;
         Report {
             match_id: m.match_id.clone(),
             alert,
@@ -163,9 +174,31 @@ impl AlertService {
         }
     }
 
+    /// Whether the MDE action may call the API; `Err` is the outcome when it may not.
+    fn mde_open(&self) -> Result<(), Outcome> {
+        match self.mde.retired() {
+            Some(why) => Err(Outcome::Skipped(MdeApi::skipped_text(why))),
+            None => Ok(()),
+        }
+    }
+
+    /// The outcome of an MDE call that answered as retired.
+    fn mde_gone(&self, e: &DefenderError) -> Outcome {
+        let why = e.to_string();
+        self.mde.mark_retired(&why);
+        Outcome::Skipped(MdeApi::skipped_text(&why))
+    }
+
     async fn alert(&self, m: &MatchRecord, dequeue_count: i64) -> Outcome {
-        if !self.config.alerts_enabled {
+        let switch = self.config.defender_alerts;
+        if !switch.enabled_on(retirement::today(), self.config.mde_retires) {
+            if switch == DefenderAlerts::Auto {
+                self.mde.note_auto_off(self.config.mde_retires);
+            }
             return Outcome::Off;
+        }
+        if let Err(gone) = self.mde_open() {
+            return gone;
         }
         if !m.alertable {
             return Outcome::Skipped("not alertable by reference".into());
@@ -227,6 +260,7 @@ impl AlertService {
             Err(DefenderError::Throttled { retry_after }) => {
                 throttled(&self.alert_budget, retry_after, "Defender")
             }
+            Err(e @ DefenderError::Retired { .. }) => self.mde_gone(&e),
             Err(e @ DefenderError::NotFound(_)) => {
                 let seen = self.not_found.get(&m.match_id).await.unwrap_or(0) + 1;
                 self.not_found.insert(m.match_id.clone(), seen).await;
@@ -248,6 +282,9 @@ impl AlertService {
         let Some(ind) = &self.indicators else {
             return Outcome::Off;
         };
+        if let Err(gone) = self.mde_open() {
+            return gone;
+        }
         if ind.done.contains_key(&m.match_id) || ind.hashes.contains_key(m.hash.as_str()) {
             return Outcome::Duplicate;
         }
@@ -277,6 +314,7 @@ impl AlertService {
                     DefenderError::Throttled { retry_after } => {
                         throttled(&ind.budget, retry_after, "Defender indicators")
                     }
+                    e @ DefenderError::Retired { .. } => self.mde_gone(&e),
                     e => Outcome::Failed(e.to_string()),
                 }
             }
@@ -326,7 +364,7 @@ impl AlertService {
         }
     }
 
-    async fn sentinel(&self, m: &MatchRecord) -> Outcome {
+    async fn sentinel(&self, m: &MatchRecord, done: ActionOutcomes<'_>) -> Outcome {
         let Some(s) = &self.sentinel else {
             return Outcome::Off;
         };
@@ -336,7 +374,12 @@ impl AlertService {
         if let Err(d) = s.budget.try_take() {
             return deferred(&s.budget, d);
         }
-        let rows = [sentinel::row(m, OffsetDateTime::now_utc())];
+        let rows = [sentinel::row(
+            m,
+            done,
+            &self.misp_url,
+            OffsetDateTime::now_utc(),
+        )];
         match s.client.send(&rows).await {
             Ok(()) => {
                 s.done.insert(m.match_id.clone(), ()).await;
@@ -351,84 +394,5 @@ impl AlertService {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-    use std::collections::HashMap;
-    use wiremock::matchers::{header, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    #[derive(Debug)]
-    struct FixedToken;
-
-    #[async_trait::async_trait]
-    impl TokenCredential for FixedToken {
-        async fn get_token(
-            &self,
-            _: &[&str],
-            _: Option<TokenRequestOptions<'_>>,
-        ) -> azure_core::Result<AccessToken> {
-            let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
-            Ok(AccessToken::new("fixed", expires))
-        }
-    }
-
-    fn a_match(id: &str) -> MatchRecord {
-        serde_json::from_value(serde_json::json!({
-            "matchId": id, "deviceId": "d1", "deviceName": null, "reportId": "7",
-            "timestamp": "2026-07-18T12:59:31Z", "category": null, "alertable": true,
-            "hash": "e".repeat(64), "hashType": "sha256", "hashFields": ["SHA256"],
-            "fileName": null, "folderPath": null, "intel": []
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_last_delivery_constant_matches_host_json() {
-        let host: serde_json::Value =
-            serde_json::from_str(include_str!("../../host.json")).unwrap();
-        let queues = &host["extensions"]["queues"];
-        assert_eq!(queues["maxDequeueCount"], HOST_MAX_DEQUEUE_COUNT);
-        assert_eq!(
-            queues["visibilityTimeout"], "00:01:00",
-            "docs/alerting.md assumes one minute"
-        );
-    }
-
-    #[tokio::test]
-    async fn two_messages_in_flight_for_one_file_make_one_call_and_neither_is_lost() {
-        let defender = MockServer::start().await;
-        Mock::given(path("/api/alerts/CreateAlertByReference"))
-            .and(header("authorization", "Bearer fixed"))
-            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
-            .mount(&defender)
-            .await;
-        let env: HashMap<String, String> = [
-            ("DEFENDER_API_URL".to_owned(), defender.uri()),
-            ("MISP_URL".to_owned(), "https://misp.example".to_owned()),
-            ("MISP_API_KEY".to_owned(), "k".to_owned()),
-        ]
-        .into();
-        let service = AlertService::with_tokens(
-            AlertConfig::from_env(&env).unwrap(),
-            &MispSettings::from_env(&env).unwrap(),
-            RetryPolicy::default(),
-            Arc::new(TokenSource::from_credential(Arc::new(FixedToken))),
-        )
-        .unwrap();
-
-        let (first, second) = (a_match("a"), a_match("b"));
-        let (a, b) = tokio::join!(service.process(&first, 1), service.process(&second, 1));
-        let later = service.process(&a_match("c"), 1).await;
-
-        let mut outcomes = [a.alert, b.alert];
-        outcomes.sort_by_key(|o| o.to_string());
-        assert_eq!(
-            outcomes[0],
-            Outcome::Deferred("an alert for this device and hash is in flight".into())
-        );
-        assert_eq!(outcomes[1], Outcome::Done);
-        assert_eq!(later.alert, Outcome::Duplicate);
-        assert_eq!(defender.received_requests().await.unwrap().len(), 1);
-    }
-}
+#[path = "service_tests.rs"]
+mod tests;

@@ -137,8 +137,14 @@ settings! {
     DEFENDER_API_URL: Text = Text::or("https://api.security.microsoft.com");
     /// Token scope for the Defender API.
     DEFENDER_TOKEN_SCOPE: Text = Text::or("https://api.securitycenter.microsoft.com/.default");
-    /// Create an alert by reference for each alertable match.
-    DEFENDER_ALERTS: Flag = Flag::new(true);
+    /// Create an alert by reference for each alertable match: `true`, `false`, or `auto` (unset):
+    /// until `DEFENDER_API_RETIREMENT_DATE` (see `alerts::retirement`).
+    DEFENDER_ALERTS: Choice = Choice::new(
+        &["auto", "true", "false", "1", "0", "yes", "no", "on", "off"],
+        Some("auto"),
+    );
+    /// The day the MDE API stops working (Microsoft MC1220762), `YYYY-MM-DD`.
+    DEFENDER_API_RETIREMENT_DATE: Text = Text::or("2027-02-01");
     /// `Low`, `Medium` or `High` for every alert; unset: from MISP's `threat_level_id`.
     DEFENDER_ALERT_SEVERITY: Choice = Choice::new(&["Low", "Medium", "High"], None);
     /// One of the documented alert categories.

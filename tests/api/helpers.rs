@@ -54,7 +54,14 @@ pub async fn spawn_app_with(attributes: Vec<StubAttribute>, extra: &[(&str, &str
     init();
     let misp = StubMisp::start(attributes).await;
     let defender = MockServer::start().await;
-    let mut env = settings(&misp.url(), &[("DEFENDER_API_URL", &defender.uri())]);
+    let mut env = settings(
+        &misp.url(),
+        &[
+            ("DEFENDER_API_URL", &defender.uri()),
+            // Explicit: unset means "until the MDE API retirement date", and these tests outlive it.
+            ("DEFENDER_ALERTS", "true"),
+        ],
+    );
     for (k, v) in extra {
         let v = v
             .replace("{defender}", &defender.uri())

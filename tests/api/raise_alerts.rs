@@ -491,11 +491,11 @@ async fn sentinel_receives_every_match_alertable_or_not_with_a_monitor_token() {
         &[
             ("SENTINEL_DCE_URL", "{defender}"),
             ("SENTINEL_DCR_ID", "dcr-0123abcd"),
-            ("SENTINEL_STREAM", "Custom-MispMatches_CL"),
+            ("SENTINEL_STREAM", "Custom-DefenderMispMatches_CL"),
         ],
     )
     .await;
-    let route = "/dataCollectionRules/dcr-0123abcd/streams/Custom-MispMatches_CL";
+    let route = "/dataCollectionRules/dcr-0123abcd/streams/Custom-DefenderMispMatches_CL";
     Mock::given(method("POST"))
         .and(path(route))
         .and(query_param("api-version", "2023-01-01"))
@@ -514,8 +514,8 @@ async fn sentinel_receives_every_match_alertable_or_not_with_a_monitor_token() {
     assert_eq!(calls.len(), 1);
     let rows = json_body(&calls[0]);
     assert_eq!(rows.as_array().map(Vec::len), Some(1));
-    assert_eq!(rows[0]["matchId"], m["matchId"]);
-    assert_eq!(rows[0]["hash"], m["hash"]);
+    assert_eq!(rows[0]["MatchId"], m["matchId"]);
+    assert_eq!(rows[0]["Hash"], m["hash"]);
     assert!(
         rows[0]["TimeGenerated"]
             .as_str()
@@ -587,6 +587,7 @@ async fn serve_starts_with_three_settings_and_a_missing_credential_setting_is_na
         "client-secret-value-81f2".into(),
     );
     env.insert("DEFENDER_API_URL".into(), defender.uri());
+    env.insert("DEFENDER_ALERTS".into(), "true".into());
     let address = start(&env).await;
     let reply = reqwest::Client::new()
         .post(format!("{address}/RaiseAlerts"))

@@ -1,20 +1,26 @@
 //! Microsoft Sentinel through the Azure Monitor Logs Ingestion API: every match, alertable or not,
-//! as one row `POST`ed (a JSON array) to `{DCE}/dataCollectionRules/{DCR}/streams/{stream}` with a
-//! token for `https://monitor.azure.com/.default`. This path does not depend on the MDE API that
-//! Microsoft retires on 2027-02-01.
+//! as one row ([`row`]) `POST`ed (a JSON array) to `{DCE}/dataCollectionRules/{DCR}/streams/{stream}`
+//! with a token for `https://monitor.azure.com/.default`. An analytics rule on the table
+//! (`infra/modules/sentinel-rule.bicep`) turns the rows into alerts and incidents, so this path does
+//! not depend on the MDE API that Microsoft retires on 2027-02-01.
+//!
+//! Each answer's meaning is [`crate::http`]'s. The service's answers (<https://learn.microsoft.com/azure/azure-monitor/logs/tutorial-logs-ingestion-code#troubleshooting>):
+//! 204 accepted; 403 the identity lacks Monitoring Metrics Publisher on the rule; 413 a call over
+//! 1 MB (compressed or not, <https://learn.microsoft.com/azure/azure-monitor/fundamentals/service-limits#logs-ingestion-api>);
+//! 429 throttled, retry after `Retry-After`.
+
+pub mod row;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde_json::Value;
 
 use super::config::SENTINEL_SCOPE;
 use crate::azure::auth::{AuthError, TokenSource};
 use crate::http::{self, Credential, Failure};
-use crate::matches::MatchRecord;
 use crate::text::clean_text;
+pub use row::{ActionOutcomes, row};
 
 /// Why the row was not ingested.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,16 +39,6 @@ pub enum SentinelError {
     Server(u16),
     #[error("Logs Ingestion unreachable: {0}")]
     Unreachable(String),
-}
-
-/// The row: the match's own fields plus `TimeGenerated`.
-pub fn row(m: &MatchRecord, now: OffsetDateTime) -> Value {
-    let mut row = serde_json::to_value(m).unwrap_or_else(|_| json!({}));
-    if let Value::Object(map) = &mut row {
-        let time = now.format(&Rfc3339).unwrap_or_default();
-        map.insert("TimeGenerated".into(), Value::String(time));
-    }
-    row
 }
 
 /// A Logs Ingestion client for one stream.
