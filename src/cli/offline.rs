@@ -49,7 +49,7 @@ pub fn offline_engine(
     let matching = MatchConfig::from_env(env)?;
     let intel: Arc<dyn ThreatIntel> = match misp_feed {
         Some(dir) => {
-            let feed = FeedIntel::load(dir)?;
+            let feed = FeedIntel::load(dir, &crate::intel::rules::Rules::from_env(env)?)?;
             eprintln!(
                 "feed {}: {} events, {} file-hash IOCs",
                 dir.display(),

@@ -16,6 +16,7 @@ pub mod misp;
 pub mod policy;
 #[cfg(feature = "service")]
 pub mod resolver;
+pub mod rules;
 #[cfg(feature = "service")]
 pub mod snapshot;
 

@@ -11,6 +11,7 @@ use super::{SearchResponse, map_attributes};
 
 use crate::http::{self, ClientOptions, Credential, Failure, ReadError, Transport};
 use crate::intel::config::MispSettings;
+use crate::intel::rules::Rules;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, ThreatIntel};
 use crate::records::FileHash;
 use crate::secret::Secret;
@@ -177,6 +178,7 @@ pub struct MispIntel {
     chunk_size: usize,
     published_only: bool,
     enforce_warninglist: bool,
+    rules: Rules,
 }
 
 impl MispIntel {
@@ -186,11 +188,17 @@ impl MispIntel {
             chunk_size: settings.chunk_size,
             published_only: settings.published_only,
             enforce_warninglist: settings.enforce_warninglist,
+            rules: settings.rules(),
         })
     }
 
     pub fn client(&self) -> &MispClient {
         &self.client
+    }
+
+    /// The rules its answers are held to.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 }
 
@@ -215,7 +223,7 @@ impl ThreatIntel for MispIntel {
         Ok(map_attributes(
             &parsed.response.attribute,
             &requested,
-            self.published_only,
+            &self.rules,
         ))
     }
 }

@@ -18,6 +18,7 @@ fn settings(url: &str, timeout: Duration) -> MispSettings {
         chunk_size: 1000,
         published_only: true,
         enforce_warninglist: true,
+        warninglists: Default::default(),
         verify_tls: true,
         ca_cert: None,
         timeout,

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::MAX_PAGES;
 use super::index::{EventContext, Meta, Pulled, uuid_bytes};
-use crate::intel::misp::{Attribute, MispClient, SearchResponse};
+use crate::intel::misp::{Attribute, MispClient, SearchResponse, answered};
 use crate::intel::policy::RetryPolicy;
+use crate::intel::rules::Rules;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, hash_parts};
 use crate::records::FileHash;
 use crate::text::clean_text;
@@ -52,12 +53,9 @@ fn reduce(a: &Attribute) -> Option<Pulled> {
     })
 }
 
-fn live(a: &Attribute, published_only: bool) -> bool {
-    let unpublished = a
-        .event
-        .as_ref()
-        .is_some_and(|e| e.published.0 == Some(false));
-    a.to_ids.0 != Some(false) && a.deleted.0 != Some(true) && !(published_only && unpublished)
+/// Whether a pulled attribute may match, by the rules every source applies.
+fn live(a: &Attribute, rules: &Rules) -> bool {
+    rules.admits(&answered(a))
 }
 
 /// Pages restSearch for the snapshot, each page under the retry policy of lookups (the breaker
@@ -66,7 +64,7 @@ fn live(a: &Attribute, published_only: bool) -> bool {
 pub(super) struct Puller {
     pub(super) client: MispClient,
     pub(super) retry: RetryPolicy,
-    pub(super) published_only: bool,
+    pub(super) rules: Rules,
     pub(super) enforce_warninglist: bool,
     pub(super) page_size: usize,
 }
@@ -75,15 +73,11 @@ impl Puller {
     /// Every live attribute, reduced page by page; one event context per event, not one per
     /// attribute.
     pub(super) async fn everything(&self, pages: &mut usize) -> Result<Vec<Pulled>, IntelError> {
-        let published_only = self.published_only;
+        let rules = &self.rules;
         let mut pulled: Vec<Pulled> = Vec::new();
         let mut events_seen: HashSet<u32> = HashSet::new();
         self.pull_pages(self.live_filters(), pages, |page| {
-            for mut p in page
-                .iter()
-                .filter(|a| live(a, published_only))
-                .filter_map(reduce)
-            {
+            for mut p in page.iter().filter(|a| live(a, rules)).filter_map(reduce) {
                 if !events_seen.insert(p.meta.event) {
                     p.event = None;
                 }
@@ -117,15 +111,15 @@ impl Puller {
         changed["deleted"] = json!([0, 1]);
         changed["timestamp"] = json!(since);
         let changes = self.pull(changed, pages).await?;
-        let published_only = self.published_only;
+        let rules = &self.rules;
         let removed: HashSet<u32> = changes
             .iter()
-            .filter(|a| !live(a, published_only))
+            .filter(|a| !live(a, rules))
             .filter_map(|a| parse_id(a.id.as_deref()))
             .collect();
         let upserted: Vec<Pulled> = upserts
             .iter()
-            .filter(|a| live(a, published_only))
+            .filter(|a| live(a, rules))
             .filter_map(reduce)
             .filter(|p| !removed.contains(&p.meta.id))
             .collect();
@@ -141,7 +135,7 @@ impl Puller {
             "deleted": 0,
             "enforceWarninglist": u8::from(self.enforce_warninglist),
         });
-        if self.published_only {
+        if self.rules.published_only {
             body["published"] = json!(1);
         }
         body
