@@ -1,136 +1,384 @@
-//! `defender-misp scan`: the engine outside Azure. Reads files or folders of exported records
-//! (the Streaming API's Storage export as JSON lines, or `{"records":[…]}` documents, told apart
-//! by content), looks their hashes up in MISP or a MISP feed folder, and prints one match record
-//! per line on stdout. The summary, problems and a progress bar go to stderr.
+//! `defender-misp scan`: the engine outside Azure. Reads files, folders or standard input of
+//! exported records in any of the shapes [`super::input`] knows, looks their hashes up in MISP
+//! or a MISP feed folder, and prints one match record per line on stdout. The summary, problems
+//! and progress go to stderr.
+//!
+//! A file is read on a thread of its own, a piece at a time, while its earlier pieces are decoded
+//! and matched on the other cores (at most a few pieces in flight, so memory stays bounded
+//! whatever the file's size); matches are printed in file order. Each record is one event of the
+//! summary: matched, clean, or failed (threat intel did not answer for its hashes); a line or
+//! row that cannot be decoded is a failed event too.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use futures::StreamExt;
 
-use super::offline::{collect_files, offline_engine};
-use crate::engine::{BatchSummary, EventInput};
+use super::input::reader::{Event, read_inputs};
+use super::input::walk::{Input, walk};
+use super::input::{Chunk, Work};
+use super::offline::{Offline, offline_engine};
+use super::progress::Progress;
+use crate::engine::{BatchOutcome, BatchSummary, Engine};
+use crate::intel::human_duration;
+use crate::records::FileHash;
 use crate::settings::Source;
 
-/// Lines of a JSON-lines file matched as one batch.
-pub const SCAN_BATCH_LINES: usize = 1000;
+/// Problems shown per file; the rest are counted.
+pub const PROBLEMS_SHOWN_PER_FILE: usize = 10;
+/// How long a batch may wait on MISP before the user is told.
+pub const WAIT_NOTICE: Duration = Duration::from_secs(10);
 
 /// What to scan, and against what.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub paths: Vec<PathBuf>,
     pub misp_feed: Option<PathBuf>,
+    /// Draw progress (when stderr is a terminal); `--quiet` turns it off.
     pub progress: bool,
 }
 
-/// Splits a file into event bodies: a single JSON document is one body; otherwise each
-/// non-blank line is one (so a bad line is reported on its own).
-pub fn split_events(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let single = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
-    if single {
-        return vec![bytes.to_vec()];
-    }
-    bytes
-        .split(|b| *b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .map(<[u8]>::to_vec)
-        .collect()
+/// One decoded and matched piece of a file.
+struct Batch {
+    lines: Vec<u64>,
+    errors: Vec<(u64, String)>,
+    outcome: BatchOutcome,
+    distinct: Vec<FileHash>,
 }
 
-fn add(total: &mut BatchSummary, s: &BatchSummary) {
-    total.events += s.events;
-    total.records += s.records;
-    total.hashes += s.hashes;
-    total.distinct += s.distinct;
-    total.invalid_hashes += s.invalid_hashes;
-    total.empty_hashes += s.empty_hashes;
-    total.allowlisted += s.allowlisted;
-    total.cache_hits += s.cache_hits;
-    total.misp_requests += s.misp_requests;
-    total.unanswered += s.unanswered;
-    total.matches += s.matches;
-    total.matched_events += s.matched_events;
-    total.clean_events += s.clean_events;
-    total.dead_lettered += s.dead_lettered;
-    total.millis += s.millis;
+/// A step of the scan, in file order.
+enum Step {
+    Batch(Box<Result<Batch, String>>),
+    Event(Event),
 }
 
-/// Runs a scan. Exit code: 0 when every event ended matched or clean (whether or not anything
-/// matched), 1 when some events could not be processed (each is reported on stderr).
-pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
-    let engine = offline_engine(options.misp_feed.as_deref(), env, "scan")?;
-    let files = collect_files(&options.paths)?;
+/// A spawned task that is aborted when dropped (when the scan stops early).
+struct Aborting<T>(tokio::task::JoinHandle<T>);
 
-    let bar = if options.progress {
-        ProgressBar::new(files.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} files {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut total = BatchSummary::default();
-    let stdout = std::io::stdout();
-    for file in &files {
-        bar.set_message(
-            file.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let events = split_events(&bytes);
-        for (n, batch) in events.chunks(SCAN_BATCH_LINES).enumerate() {
-            let inputs = batch
-                .iter()
-                .map(|b| EventInput {
-                    bytes: b.clone(),
-                    meta: Default::default(),
-                })
-                .collect();
-            let outcome = engine.process(inputs, false).await;
-            let mut out = stdout.lock();
-            for m in &outcome.matches {
-                serde_json::to_writer(&mut out, m)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
-            for d in &outcome.dead {
-                let line = n * SCAN_BATCH_LINES + d.index + 1;
-                bar.suspend(|| eprintln!("{}: event {line}: {}", display(file), d.reason));
-            }
-            add(&mut total, &outcome.summary);
-        }
-        bar.inc(1);
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    bar.finish_and_clear();
-    eprintln!("scanned {} file(s): {total}", files.len());
-    Ok(if total.dead_lettered == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+}
+
+async fn match_piece(engine: Arc<Engine>, work: Work) -> Result<Batch, String> {
+    let chunk: Chunk = tokio::task::spawn_blocking(move || work.decode())
+        .await
+        .map_err(|e| format!("internal: decoding failed: {e}"))?;
+    let (outcome, distinct) = engine.process_records(chunk.records).await;
+    Ok(Batch {
+        lines: chunk.lines,
+        errors: chunk.errors,
+        outcome,
+        distinct,
     })
 }
 
-fn display(p: &Path) -> String {
-    p.display().to_string()
+/// Runs a scan. Exit code: 0 when every record ended matched or clean (whether or not anything
+/// matched) and every input was read; 1 when the scan is incomplete (a record, line or file
+/// could not be processed, a feed event file was skipped, or MISP stopped answering); each
+/// problem is reported on stderr.
+pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitCode> {
+    let offline = offline_engine(options.misp_feed.as_deref(), env, "scan")?;
+    for note in &offline.notes {
+        eprintln!("{note}");
+    }
+    let walked = walk(&options.paths);
+    let mut scan = Consumer::new(&offline, &walked.inputs, options.progress);
+    for (path, why) in &walked.unreadable {
+        scan.progress.suspend(|| eprintln!("{path}: {why}"));
+        scan.unreadable += 1;
+    }
+    let bytes = scan.bytes.clone();
+    let inputs = walked.inputs.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Event)>(8);
+    let reader = std::thread::spawn(move || {
+        read_inputs(&inputs, &bytes, &mut |i, e| {
+            tx.blocking_send((i, e)).is_ok()
+        });
+    });
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let engine = offline.engine.clone();
+    let steps = futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|x| (x, rx)) })
+        .map(move |(file, event)| {
+            let task = match event {
+                Event::Work(work) => Ok(Aborting(tokio::spawn(match_piece(engine.clone(), work)))),
+                other => Err(other),
+            };
+            async move {
+                match task {
+                    Ok(mut t) => {
+                        let done = (&mut t.0).await;
+                        let done = done.unwrap_or_else(|e| Err(format!("internal: {e}")));
+                        (file, Step::Batch(Box::new(done)))
+                    }
+                    Err(event) => (file, Step::Event(event)),
+                }
+            }
+        })
+        .buffered(parallel);
+    if scan.consume(steps).await? {
+        let _ = reader.join();
+    }
+    // When the scan ends early the reader may be blocked on standard input: it is not waited for.
+    if scan.closed {
+        scan.progress.finish();
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(scan.finish(&offline))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The scan's state as steps arrive: output, problems, counters.
+struct Consumer<'a> {
+    inputs: &'a [Input],
+    progress: Progress,
+    bytes: Arc<AtomicU64>,
+    total: BatchSummary,
+    distinct: HashSet<(u8, u128)>,
+    /// Problems of the current file: shown, and left unshown.
+    shown: usize,
+    unshown: usize,
+    unreadable: usize,
+    stopped: Option<String>,
+    /// Standard output was closed (`scan … | head -1`): end quietly.
+    closed: bool,
+    deadline: Duration,
+    started: Instant,
+}
 
-    #[test]
-    fn a_document_is_one_event_and_json_lines_are_one_each() {
-        assert_eq!(split_events(br#"{"records":[{"properties":{}}]}"#).len(), 1);
-        let lines = b"{\"properties\":{}}\r\n{\"properties\":{}}\r\n\r\nnot json\n";
-        let events = split_events(lines);
-        assert_eq!(events.len(), 3);
-        assert_eq!(events[2], b"not json");
-        assert_eq!(events[0], b"{\"properties\":{}}");
+impl<'a> Consumer<'a> {
+    fn new(offline: &Offline, inputs: &'a [Input], progress: bool) -> Self {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let total = inputs
+            .iter()
+            .map(Input::size)
+            .try_fold(0u64, |sum, s| s.map(|s| sum + s));
+        let show = progress && std::io::stderr().is_terminal();
+        Self {
+            inputs,
+            progress: Progress::new(show, total, bytes.clone()),
+            bytes,
+            total: BatchSummary::default(),
+            distinct: HashSet::new(),
+            shown: 0,
+            unshown: 0,
+            unreadable: 0,
+            stopped: None,
+            closed: false,
+            deadline: offline.deadline,
+            started: Instant::now(),
+        }
     }
+
+    /// Takes every step; `Ok(false)` when the scan ended early (closed output, MISP down).
+    async fn consume(
+        &mut self,
+        steps: impl futures::Stream<Item = (usize, Step)>,
+    ) -> anyhow::Result<bool> {
+        let mut steps = std::pin::pin!(steps);
+        let mut waited = Duration::ZERO;
+        loop {
+            let step = match tokio::time::timeout(Duration::from_secs(1), steps.next()).await {
+                Ok(Some(step)) => step,
+                Ok(None) => return Ok(true),
+                Err(_) => {
+                    waited += Duration::from_secs(1);
+                    self.waiting(waited);
+                    continue;
+                }
+            };
+            waited = Duration::ZERO;
+            let name = self.inputs.get(step.0).map(Input::name).unwrap_or_default();
+            let go_on = match step.1 {
+                Step::Event(Event::Format(_)) => {
+                    self.progress.file(&name);
+                    true
+                }
+                Step::Event(Event::Work(_)) => true,
+                Step::Event(Event::End(why)) => {
+                    self.end_of_file(&name, why);
+                    true
+                }
+                Step::Batch(done) => match *done {
+                    Ok(batch) => self.batch(&name, batch)?,
+                    Err(why) => {
+                        self.problem(&name, None, &why);
+                        true
+                    }
+                },
+            };
+            if !go_on {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Tells the user when threat intel keeps a batch waiting.
+    fn waiting(&mut self, waited: Duration) {
+        self.progress.waiting(waited);
+        if waited == WAIT_NOTICE && self.deadline > Duration::ZERO {
+            let deadline = human_duration(self.deadline);
+            self.progress.suspend(|| {
+                eprintln!(
+                    "waiting for MISP: no answer for {} (a lookup gives up after MISP_DEADLINE_SECS={deadline})",
+                    human_duration(waited)
+                );
+            });
+        }
+    }
+
+    /// Prints a batch's matches and reports its problems; `Ok(false)` to stop the scan.
+    fn batch(&mut self, name: &str, batch: Batch) -> anyhow::Result<bool> {
+        let Batch {
+            lines,
+            errors,
+            outcome,
+            distinct,
+        } = batch;
+        if !print_matches(&outcome)? {
+            self.closed = true;
+            return Ok(false);
+        }
+        for (line, why) in &errors {
+            self.problem(name, Some(*line), why);
+        }
+        for dead in &outcome.dead {
+            self.problem(name, lines.get(dead.index).copied(), &dead.reason);
+        }
+        self.add(&outcome.summary, errors.len());
+        for h in &distinct {
+            self.distinct.insert(fingerprint(h));
+        }
+        self.progress.add(lines.len(), outcome.matches.len());
+        // Threat intel answered for none of the batch's hashes: it is down, and every later
+        // batch would wait the whole deadline to learn the same.
+        let s = &outcome.summary;
+        if s.unanswered > 0 && s.unanswered == distinct.len() {
+            let why = outcome.dead.first().map_or("", |d| d.reason.as_str());
+            let after = lines
+                .first()
+                .map_or(String::new(), |l| format!(" from line {l}"));
+            self.stopped = Some(format!(
+                "scan stopped: {why}; the records of {name}{after} on, and every later input, were not checked"
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn add(&mut self, s: &BatchSummary, undecoded: usize) {
+        let t = &mut self.total;
+        t.events += s.events + undecoded;
+        t.dead_lettered += s.dead_lettered + undecoded;
+        t.records += s.records;
+        t.hashes += s.hashes;
+        t.invalid_hashes += s.invalid_hashes;
+        t.empty_hashes += s.empty_hashes;
+        t.allowlisted += s.allowlisted;
+        t.cache_hits += s.cache_hits;
+        t.misp_requests += s.misp_requests;
+        t.unanswered += s.unanswered;
+        t.matches += s.matches;
+        t.matched_events += s.matched_events;
+        t.clean_events += s.clean_events;
+    }
+
+    /// A problem of the current file, shown while fewer than [`PROBLEMS_SHOWN_PER_FILE`] were.
+    fn problem(&mut self, name: &str, line: Option<u64>, why: &str) {
+        if self.shown >= PROBLEMS_SHOWN_PER_FILE {
+            self.unshown += 1;
+            return;
+        }
+        self.shown += 1;
+        let at = line.map_or(String::new(), |l| format!(" line {l}"));
+        self.progress.suspend(|| eprintln!("{name}:{at}: {why}"));
+    }
+
+    fn end_of_file(&mut self, name: &str, why: Option<String>) {
+        if self.unshown > 0 {
+            let n = self.unshown;
+            self.progress
+                .suspend(|| eprintln!("{name}: … and {n} more problem(s) not shown"));
+        }
+        (self.shown, self.unshown) = (0, 0);
+        if let Some(why) = why {
+            self.unreadable += 1;
+            self.progress.suspend(|| eprintln!("{name}: {why}"));
+        }
+    }
+
+    /// The summary, and the exit code.
+    fn finish(mut self, offline: &Offline) -> ExitCode {
+        self.progress.finish();
+        if let Some(stopped) = &self.stopped {
+            eprintln!("{stopped}");
+        }
+        self.total.distinct = self.distinct.len();
+        self.total.misp_requests = offline
+            .intel
+            .requests_sent()
+            .unwrap_or(self.total.misp_requests);
+        self.total.millis = self.started.elapsed().as_millis();
+        eprintln!(
+            "scanned {} input(s) in {}: {}",
+            self.inputs.len(),
+            human_duration(self.started.elapsed()),
+            self.total
+        );
+        let mut partial = Vec::new();
+        if self.total.dead_lettered > 0 {
+            partial.push(format!(
+                "{} record(s) or line(s) failed",
+                self.total.dead_lettered
+            ));
+        }
+        if self.unreadable > 0 {
+            partial.push(format!("{} input(s) could not be read", self.unreadable));
+        }
+        if offline.skipped_feed_files > 0 {
+            partial.push(format!(
+                "{} feed event file(s) skipped",
+                offline.skipped_feed_files
+            ));
+        }
+        if self.stopped.is_some() {
+            partial.push("stopped before the end".to_owned());
+        }
+        if partial.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("partial scan: {}", partial.join(", "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes a batch's matches as JSON lines; `Ok(false)` when stdout was closed (`| head`).
+fn print_matches(outcome: &BatchOutcome) -> anyhow::Result<bool> {
+    if outcome.matches.is_empty() {
+        return Ok(true);
+    }
+    let mut text = Vec::with_capacity(outcome.matches.len() * 1024);
+    for m in &outcome.matches {
+        serde_json::to_writer(&mut text, m)?;
+        text.push(b'\n');
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&text).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A hash as 136 bits, for counting distinct hashes of a large scan in little memory: its type
+/// and its first 128 bits (all of an MD5's; a collision of the rest is out of reach).
+fn fingerprint(h: &FileHash) -> (u8, u128) {
+    let bits = u128::from_str_radix(&h.as_str()[..32], 16).unwrap_or(0);
+    (h.kind() as u8, bits)
 }

@@ -199,6 +199,12 @@ pub trait ThreatIntel: Send + Sync {
     ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
         (self.lookup(hashes).await, 1)
     }
+
+    /// Requests this source has sent to its remote server so far, answered or not (a request
+    /// that never got an answer counts too); `None` when it does not count them.
+    fn requests_sent(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Splits a MISP attribute value into the hash parts it may match: a bare hash, or the hash half

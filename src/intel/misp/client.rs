@@ -3,6 +3,8 @@
 //! [`MispIntel`] adapts it to [`ThreatIntel`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -179,6 +181,8 @@ pub struct MispIntel {
     published_only: bool,
     enforce_warninglist: bool,
     rules: Rules,
+    /// restSearch requests sent, whether or not they were answered.
+    sent: Arc<AtomicUsize>,
 }
 
 impl MispIntel {
@@ -189,6 +193,7 @@ impl MispIntel {
             published_only: settings.published_only,
             enforce_warninglist: settings.enforce_warninglist,
             rules: settings.rules(),
+            sent: Arc::default(),
         })
     }
 
@@ -214,6 +219,7 @@ impl ThreatIntel for MispIntel {
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
         let body = MispClient::search_body(hashes, self.published_only, self.enforce_warninglist);
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let response = self
             .client
             .post_json("attributes/restSearch", &body, None)
@@ -225,5 +231,9 @@ impl ThreatIntel for MispIntel {
             &requested,
             &self.rules,
         ))
+    }
+
+    fn requests_sent(&self) -> Option<usize> {
+        Some(self.sent.load(Ordering::Relaxed))
     }
 }
