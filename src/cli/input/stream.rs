@@ -39,9 +39,11 @@ impl<R: BufRead + ?Sized> Read for UntilNewline<'_, R> {
             self.done = true;
             return Ok(0);
         }
-        let (n, ends) = match available.iter().position(|b| *b == b'\n') {
-            Some(at) if at <= buf.len() => (at, true),
-            _ => (available.len().min(buf.len()), false),
+        // Only what fits in `buf` is looked at: serde reads a byte at a time.
+        let window = &available[..available.len().min(buf.len())];
+        let (n, ends) = match window.iter().position(|b| *b == b'\n') {
+            Some(at) => (at, true),
+            None => (window.len(), false),
         };
         buf[..n].copy_from_slice(&available[..n]);
         self.inner.consume(n + usize::from(ends));
