@@ -47,13 +47,13 @@ fn planted(n: u64) -> String {
 }
 
 fn record(rng: &mut Rng, n: u64) -> Value {
-    let table = if n % 3 == 0 {
+    let table = if n.is_multiple_of(3) {
         "DeviceProcessEvents"
     } else {
         "DeviceFileEvents"
     };
     // A fifth of the files repeat, as common binaries do.
-    let file = if rng.next() % 5 == 0 {
+    let file = if rng.next().is_multiple_of(5) {
         format!("{:040x}", rng.next() % 500)
     } else {
         rng.hex(40)

@@ -144,8 +144,12 @@ fn a_dead_letter_with_a_damaged_body_names_the_event_and_replays_the_others() {
         &feed,
         &[serde_json::json!({"type": "sha256", "to_ids": true, "value": bad})],
     );
-    let good = base64::engine::general_purpose::STANDARD
-        .encode(envelope(&[device_event("DeviceFileEvents", 9, ["", &bad, ""], NONE)]));
+    let good = base64::engine::general_purpose::STANDARD.encode(envelope(&[device_event(
+        "DeviceFileEvents",
+        9,
+        ["", &bad, ""],
+        NONE,
+    )]));
     let doc = serde_json::json!({"reason": "MISP down", "partitionId": "3", "events": [
         {"sequenceNumber": 41, "offset": "100", "enqueuedTime": null, "reason": "MISP down", "body": "@@not base64@@"},
         {"sequenceNumber": 42, "offset": "200", "enqueuedTime": null, "reason": "MISP down", "body": good}
@@ -153,7 +157,11 @@ fn a_dead_letter_with_a_damaged_body_names_the_event_and_replays_the_others() {
     let path = dir.path().join("dl.json");
     std::fs::write(&path, doc.to_string()).unwrap();
     let out = replay(
-        &[path.to_str().unwrap(), "--misp-feed", feed.to_str().unwrap()],
+        &[
+            path.to_str().unwrap(),
+            "--misp-feed",
+            feed.to_str().unwrap(),
+        ],
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -162,7 +170,11 @@ fn a_dead_letter_with_a_damaged_body_names_the_event_and_replays_the_others() {
         stderr.contains("event sequenceNumber 41 (offset 100): its body is not base64"),
         "{stderr}"
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "{stderr}"
+    );
 }
 
 /// Needs Azurite's queue service on 127.0.0.1:10001; `.ci/run` starts it and runs this test.

@@ -118,7 +118,10 @@ fn scan_reads_json_lines_and_envelopes_in_folders_against_a_feed() {
 fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matches() {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed");
-    write_feed(&feed, &[json!({"type": "sha256", "to_ids": true, "value": sha256("elsewhere")})]);
+    write_feed(
+        &feed,
+        &[json!({"type": "sha256", "to_ids": true, "value": sha256("elsewhere")})],
+    );
     let clean = dir.path().join("clean.json");
     std::fs::write(&clean, envelope(&[logon_info()])).unwrap();
     let ok = bin()
@@ -146,7 +149,10 @@ fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matche
         stderr.contains(&format!("{}: line 3: not JSON", bad.display())),
         "the file line, blank lines counted: {stderr}"
     );
-    assert!(stderr.contains("partial scan: 1 record(s) or line(s) failed"), "{stderr}");
+    assert!(
+        stderr.contains("partial scan: 1 record(s) or line(s) failed"),
+        "{stderr}"
+    );
 
     // A missing path is reported and the others are still scanned; the scan is partial.
     let missing = bin()
@@ -158,7 +164,10 @@ fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matche
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("/nonexistent/x: cannot read: No such file"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/x: cannot read: No such file"),
+        "{stderr}"
+    );
     assert!(stderr.contains("events=1 (matched=0 clean=1"), "{stderr}");
     assert!(stderr.contains("1 input(s) could not be read"), "{stderr}");
     let no_intel = bin()

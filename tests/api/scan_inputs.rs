@@ -19,7 +19,10 @@ const NONE: [&str; 3] = ["", "", ""];
 fn feed(dir: &Path) -> (PathBuf, String) {
     let bad = sha256("bad");
     let path = dir.join("feed");
-    write_feed(&path, &[json!({"type": "sha256", "to_ids": true, "value": bad})]);
+    write_feed(
+        &path,
+        &[json!({"type": "sha256", "to_ids": true, "value": bad})],
+    );
     (path, bad)
 }
 
@@ -49,13 +52,17 @@ fn flat_row(report_id: u64, sha256: &str) -> Value {
 fn a_json_lines_file_with_a_byte_order_mark_keeps_its_first_record() {
     let dir = tempfile::tempdir().unwrap();
     let (feed, bad) = feed(dir.path());
-    let line = serde_json::to_string(&device_event("DeviceFileEvents", 1, ["", &bad, ""], NONE))
-        .unwrap();
+    let line =
+        serde_json::to_string(&device_event("DeviceFileEvents", 1, ["", &bad, ""], NONE)).unwrap();
     let path = dir.path().join("PT1H.json");
     std::fs::write(&path, format!("\u{feff}{line}\r\n")).unwrap();
     let out = scan(&[&path], &feed);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(lines(&out.stdout).len(), 1, "the first (and only) record matched");
+    assert_eq!(
+        lines(&out.stdout).len(),
+        1,
+        "the first (and only) record matched"
+    );
 }
 
 #[test]
@@ -72,9 +79,16 @@ fn a_top_level_array_and_the_hunting_api_answer_are_read_row_by_row() {
     let out = scan(&[&array, &answer], &feed);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let matches = lines(&out.stdout);
-    let report_ids: Vec<&str> = matches.iter().map(|m| m["reportId"].as_str().unwrap()).collect();
+    let report_ids: Vec<&str> = matches
+        .iter()
+        .map(|m| m["reportId"].as_str().unwrap())
+        .collect();
     assert_eq!(report_ids, ["2", "3"]);
-    assert!(stderr(&out).contains("events=3 (matched=2 clean=1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("events=3 (matched=2 clean=1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -124,7 +138,11 @@ fn the_portal_csv_export_is_read_with_quoted_commas_and_json_cells() {
 fn big_export(path: &Path, count: u64, bad: &str, pretty: bool) -> u64 {
     let records: Vec<Value> = (0..count)
         .map(|n| {
-            let h = if n == count / 2 { bad.to_owned() } else { sha256(&n.to_string()) };
+            let h = if n == count / 2 {
+                bad.to_owned()
+            } else {
+                sha256(&n.to_string())
+            };
             device_event("DeviceFileEvents", n, ["", &h, ""], NONE)
         })
         .collect();
@@ -150,15 +168,19 @@ fn a_multi_megabyte_export_is_not_refused_as_one_oversized_event() {
     let out = scan(&[&one_line, &pretty], &feed);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(lines(&out.stdout).len(), 2);
-    assert!(stderr(&out).contains("events=18000 (matched=2 clean=17998 dead-lettered=0)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("events=18000 (matched=2 clean=17998 dead-lettered=0)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn gzip_exports_and_standard_input_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let (feed, bad) = feed(dir.path());
-    let line = serde_json::to_string(&device_event("DeviceFileEvents", 1, ["", &bad, ""], NONE))
-        .unwrap();
+    let line =
+        serde_json::to_string(&device_event("DeviceFileEvents", 1, ["", &bad, ""], NONE)).unwrap();
     let gz = dir.path().join("PT1H.json.gz");
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     writeln!(encoder, "{line}").unwrap();
@@ -173,9 +195,14 @@ fn gzip_exports_and_standard_input_are_read() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let other = serde_json::to_string(&device_event("DeviceFileEvents", 2, ["", &bad, ""], NONE))
+    let other =
+        serde_json::to_string(&device_event("DeviceFileEvents", 2, ["", &bad, ""], NONE)).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(other.as_bytes())
         .unwrap();
-    child.stdin.take().unwrap().write_all(other.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report_ids: Vec<&str> = lines(&out.stdout)
@@ -197,8 +224,15 @@ fn junk_input_gives_a_few_lines_naming_file_lines_and_a_count_of_the_rest() {
     let text = stderr(&out);
     let shown: Vec<&str> = text.lines().filter(|l| l.contains(": not JSON")).collect();
     assert_eq!(shown.len(), 10, "{text}");
-    assert!(shown[9].contains("junk.txt: line 10: not JSON"), "{}", shown[9]);
-    assert!(text.contains("… and 4990 more problem(s) not shown"), "{text}");
+    assert!(
+        shown[9].contains("junk.txt: line 10: not JSON"),
+        "{}",
+        shown[9]
+    );
+    assert!(
+        text.contains("… and 4990 more problem(s) not shown"),
+        "{text}"
+    );
     assert!(text.lines().count() < 20, "{text}");
 }
 
@@ -227,7 +261,10 @@ fn a_closed_pipe_ends_the_scan_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let bad = sha256("bad");
     let feed = dir.path().join("feed");
-    write_feed(&feed, &[json!({"type": "sha256", "to_ids": true, "value": bad})]);
+    write_feed(
+        &feed,
+        &[json!({"type": "sha256", "to_ids": true, "value": bad})],
+    );
     // Far more matches than a pipe buffer holds.
     let path = dir.path().join("PT1H.json");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
@@ -282,8 +319,17 @@ fn help_names_the_misp_settings_and_the_exit_codes() {
     for command in ["scan", "replay"] {
         let out = bin().args([command, "--help"]).output().unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
-        for needle in ["MISP_URL", "MISP_API_KEY", "Exit codes: 0", "1 the result is partial", "2 usage"] {
-            assert!(help.contains(needle), "{command} --help lacks {needle}: {help}");
+        for needle in [
+            "MISP_URL",
+            "MISP_API_KEY",
+            "Exit codes: 0",
+            "1 the result is partial",
+            "2 usage",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{command} --help lacks {needle}: {help}"
+            );
         }
     }
 }

@@ -21,7 +21,10 @@ fn warninglists() -> PathBuf {
 /// A feed of two events: a published one knowing `bad`, an unpublished draft knowing `draft`.
 fn feed_with_draft(dir: &Path, bad: &str, draft: &str) -> PathBuf {
     let feed = dir.join("feed");
-    write_feed(&feed, &[json!({"type": "sha256", "to_ids": true, "value": bad})]);
+    write_feed(
+        &feed,
+        &[json!({"type": "sha256", "to_ids": true, "value": bad})],
+    );
     let uuid = "5f0c6a2e-7777-4222-8333-444455556666";
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(feed.join("manifest.json")).unwrap()).unwrap();
@@ -62,14 +65,29 @@ fn an_unpublished_feed_event_matches_only_when_published_only_is_off() {
     };
     let out = run("true");
     assert_eq!(out.status.code(), Some(0));
-    let matched: Vec<String> = lines(&out.stdout).iter().map(|m| m["hash"].to_string()).collect();
+    let matched: Vec<String> = lines(&out.stdout)
+        .iter()
+        .map(|m| m["hash"].to_string())
+        .collect();
     assert_eq!(matched, [format!("\"{bad}\"")]);
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("1 unpublished event(s) not matched (MISP_PUBLISHED_ONLY=true)"), "{text}");
-    assert!(text.contains("misp-requests=0"), "a feed asks no server: {text}");
+    assert!(
+        text.contains("1 unpublished event(s) not matched (MISP_PUBLISHED_ONLY=true)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("misp-requests=0"),
+        "a feed asks no server: {text}"
+    );
     let m = &lines(&out.stdout)[0];
-    assert_eq!(m["intel"][0]["eventId"], "", "a feed event carries no numeric id");
-    assert_eq!(m["intel"][0]["eventUuid"], "5f0c6a2e-9999-4222-8333-444455556666");
+    assert_eq!(
+        m["intel"][0]["eventId"], "",
+        "a feed event carries no numeric id"
+    );
+    assert_eq!(
+        m["intel"][0]["eventUuid"],
+        "5f0c6a2e-9999-4222-8333-444455556666"
+    );
     assert_eq!(lines(&run("false").stdout).len(), 2);
 }
 
@@ -147,7 +165,11 @@ async fn against_misp_the_folder_applies_on_top_of_misps_own_warninglists() {
     let matches = lines(&out.stdout);
     assert_eq!(matches.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(matches[0]["intel"][0]["eventId"], "4");
-    assert_eq!(misp.bodies()[0]["enforceWarninglist"], 1, "MISP's own lists too");
+    assert_eq!(
+        misp.bodies()[0]["enforceWarninglist"],
+        1,
+        "MISP's own lists too"
+    );
 }
 
 #[test]
@@ -166,7 +188,10 @@ fn an_empty_manifest_is_an_error_and_an_unreadable_event_file_makes_the_scan_par
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("lists no events, so nothing could ever match"), "{text}");
+    assert!(
+        text.contains("lists no events, so nothing could ever match"),
+        "{text}"
+    );
 
     let bad = sha256("x");
     let feed = feed_with_draft(dir.path(), &bad, &sha256("draft"));
@@ -184,27 +209,40 @@ fn an_empty_manifest_is_an_error_and_an_unreadable_event_file_makes_the_scan_par
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(lines(&out.stdout).len(), 1, "the readable event still matches");
+    assert_eq!(
+        lines(&out.stdout).len(),
+        1,
+        "the readable event still matches"
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(
         text.matches("No such file or directory").count(),
         1,
         "the cause once: {text}"
     );
-    assert!(text.contains("partial scan: 1 feed event file(s) skipped"), "{text}");
+    assert!(
+        text.contains("partial scan: 1 feed event file(s) skipped"),
+        "{text}"
+    );
 }
 
 #[test]
 fn distinct_counts_hashes_across_a_whole_json_lines_file() {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed");
-    write_feed(&feed, &[json!({"type": "sha256", "to_ids": true, "value": sha256("none")})]);
+    write_feed(
+        &feed,
+        &[json!({"type": "sha256", "to_ids": true, "value": sha256("none")})],
+    );
     // 70 distinct hashes repeated over 7,000 lines: several decoding blocks of 1 MiB.
     let path = dir.path().join("PT1H.json");
     let text: String = (0..7_000)
         .map(|n| {
             let h = sha256(&(n % 70).to_string());
-            format!("{}\n", device_event("DeviceFileEvents", n, ["", &h, ""], NONE))
+            format!(
+                "{}\n",
+                device_event("DeviceFileEvents", n, ["", &h, ""], NONE)
+            )
         })
         .collect();
     assert!(text.len() > 3 << 20);
@@ -261,9 +299,18 @@ async fn a_misp_that_never_answers_stops_the_scan_with_its_reason_and_right_coun
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(started.elapsed() < Duration::from_secs(30), "{text}");
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("scan stopped: threat intel did not answer"), "{text}");
-    assert!(text.contains("every later input, were not checked"), "{text}");
-    assert!(text.contains("misp-requests=1 "), "the request that timed out counts: {text}");
+    assert!(
+        text.contains("scan stopped: threat intel did not answer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("every later input, were not checked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("misp-requests=1 "),
+        "the request that timed out counts: {text}"
+    );
     assert!(text.contains("unanswered=2 "), "{text}");
     assert!(!text.contains(MISP_KEY));
 }
