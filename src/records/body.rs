@@ -19,7 +19,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
-use super::{CATEGORY_PREFIX, Column, Loose, Properties, Record};
+use super::{CATEGORY_PREFIX, Column, Loose, Properties, Record, Seen};
 
 /// Why an Event Hub body holds no Defender records. The text is the dead-letter reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,7 +171,11 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
         let mut properties: Option<Properties> = None;
         let mut flat = Properties::default();
         let (mut columns, mut rows) = (0usize, false);
+        let mut seen = Seen::default();
         while let Some(key) = map.next_key::<Key>()? {
+            if let Some(bit) = key.bit() {
+                seen.once::<A::Error>(bit, key.name())?;
+            }
             match key {
                 Key::Rows if self.nested => {
                     rows = true;
@@ -184,7 +188,7 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
                 Key::Time => time = map.next_value()?,
                 Key::Properties => properties = Some(map.next_value()?),
                 Key::Table => table = map.next_value()?,
-                Key::Column(column) => {
+                Key::Column(column, _) => {
                     columns += 1;
                     flat.fill(column, map.next_value()?);
                 }
@@ -276,8 +280,35 @@ enum Key {
     Properties,
     /// `Type` (Log Analytics) or `$table` (hunting): the row's table.
     Table,
-    Column(Column),
+    Column(Column, u32),
     Other,
+}
+
+impl Key {
+    /// The key's bit among those of one object (columns' spellings take the low bits).
+    fn bit(&self) -> Option<u32> {
+        Some(match self {
+            Key::Column(_, bit) => *bit,
+            Key::Rows => 24,
+            Key::Category => 25,
+            Key::Time => 26,
+            Key::Properties => 27,
+            Key::Table => 28,
+            Key::Other => return None,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Key::Rows => "records",
+            Key::Category => "category",
+            Key::Time => "time",
+            Key::Properties => "properties",
+            Key::Table => "Type",
+            Key::Column(_, bit) => super::spelling(*bit),
+            Key::Other => "a key",
+        }
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Key {
@@ -295,7 +326,8 @@ impl<'de> de::Deserialize<'de> for Key {
                     "time" => Key::Time,
                     "properties" => Key::Properties,
                     "Type" | "$table" => Key::Table,
-                    other => Column::named(other).map_or(Key::Other, Key::Column),
+                    other => Column::spelling_bit(other)
+                        .map_or(Key::Other, |(c, bit)| Key::Column(c, bit)),
                 })
             }
         }

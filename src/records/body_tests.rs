@@ -186,3 +186,36 @@ fn records_reach_the_sink_one_at_a_time_and_a_refusal_stops_decoding() {
     assert_eq!(seen, 2, "the third record was never decoded");
     assert_eq!(stopped, Some(BodyError::TooManyRecords { limit: 1 }));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_but_both_report_id_spellings_are_not() {
+    for twice in [
+        r#"{"properties":{"SHA1":"a","SHA1":"b"}}"#,
+        r#"{"SHA1":"a","SHA1":"b"}"#,
+        r#"{"SHA256":"a","ReportId":1,"ReportId":2}"#,
+        r#"{"properties":{},"properties":{}}"#,
+        r#"{"records":[],"records":[]}"#,
+    ] {
+        let err = parse_body(twice.as_bytes(), 10).unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate field `"),
+            "{twice}: {err}"
+        );
+    }
+    let both = r#"{"Type":"DeviceEvents","ReportId_long":5,"ReportId_string":"","SHA1":"a"}"#;
+    assert_eq!(
+        parse_body(both.as_bytes(), 10).unwrap()[0]
+            .properties
+            .report_id
+            .as_deref(),
+        Some("5")
+    );
+}
+
+#[test]
+fn every_column_spelling_names_itself_in_errors() {
+    for name in super::super::SPELLINGS {
+        let (_, bit) = Column::spelling_bit(name).unwrap();
+        assert_eq!(super::super::spelling(bit), name);
+    }
+}

@@ -140,6 +140,64 @@ impl Column {
     }
 }
 
+impl Column {
+    /// A bit per spelling of a column, so that a record naming one twice is refused (two
+    /// parsers could each take another of the values); `ReportId_long` and `ReportId_string`
+    /// are spellings of their own, both present in Log Analytics rows.
+    pub fn spelling_bit(name: &str) -> Option<(Self, u32)> {
+        let column = Self::named(name)?;
+        let bit = match name {
+            "ReportId_long" => 14,
+            "ReportId_string" => 15,
+            _ => column as u32,
+        };
+        Some((column, bit))
+    }
+}
+
+/// The column spellings by their bit ([`Column::spelling_bit`]), for error messages.
+const SPELLINGS: [&str; 16] = [
+    "DeviceId",
+    "DeviceName",
+    "ReportId",
+    "Timestamp",
+    "FileName",
+    "FolderPath",
+    "InitiatingProcessFileName",
+    "InitiatingProcessFolderPath",
+    "SHA1",
+    "SHA256",
+    "MD5",
+    "InitiatingProcessSHA1",
+    "InitiatingProcessSHA256",
+    "InitiatingProcessMD5",
+    "ReportId_long",
+    "ReportId_string",
+];
+
+/// The name of a column spelling's bit.
+pub(crate) fn spelling(bit: u32) -> &'static str {
+    SPELLINGS.get(bit as usize).copied().unwrap_or("a column")
+}
+
+/// Remembers the keys of one object and refuses one seen twice.
+#[derive(Default)]
+pub(crate) struct Seen(u32);
+
+impl Seen {
+    pub(crate) fn once<E: serde::de::Error>(
+        &mut self,
+        bit: u32,
+        name: &'static str,
+    ) -> Result<(), E> {
+        if self.0 & (1 << bit) != 0 {
+            return Err(E::duplicate_field(name));
+        }
+        self.0 |= 1 << bit;
+        Ok(())
+    }
+}
+
 impl Properties {
     fn slot(&mut self, column: Column) -> &mut Loose {
         match column {
@@ -180,9 +238,13 @@ impl<'de> Deserialize<'de> for Properties {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Properties, A::Error> {
                 let mut p = Properties::default();
+                let mut seen = Seen::default();
                 while let Some(ColumnKey(column)) = map.next_key()? {
                     match column {
-                        Some(c) => p.fill(c, map.next_value()?),
+                        Some((c, bit)) => {
+                            seen.once::<A::Error>(bit, spelling(bit))?;
+                            p.fill(c, map.next_value()?);
+                        }
                         None => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -195,8 +257,8 @@ impl<'de> Deserialize<'de> for Properties {
     }
 }
 
-/// A key of `properties`: the column it names, told without allocating.
-struct ColumnKey(Option<Column>);
+/// A key of `properties`: the column it names and its spelling's bit, told without allocating.
+struct ColumnKey(Option<(Column, u32)>);
 
 impl<'de> Deserialize<'de> for ColumnKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -207,7 +269,7 @@ impl<'de> Deserialize<'de> for ColumnKey {
                 f.write_str("a column name")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ColumnKey, E> {
-                Ok(ColumnKey(Column::named(v)))
+                Ok(ColumnKey(Column::spelling_bit(v)))
             }
         }
         d.deserialize_str(V)
