@@ -61,12 +61,12 @@ impl Progress {
         self.redraw(None);
     }
 
-    /// How long the current batch has waited on threat intel.
-    pub fn waiting(&mut self, waited: Duration) {
-        self.redraw(Some(waited));
+    /// How long the scan has waited, and on what (`MISP`, `input`).
+    pub fn waiting(&mut self, waited: Duration, on: &'static str) {
+        self.redraw(Some((waited, on)));
     }
 
-    fn redraw(&self, waiting: Option<Duration>) {
+    fn redraw(&self, waiting: Option<(Duration, &'static str)>) {
         if self.bar.is_hidden() {
             return;
         }
@@ -74,7 +74,7 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = (self.records as f64 / secs).round() as u64;
         let wait = waiting
-            .map(|w| format!(" · waiting for MISP {}s", w.as_secs()))
+            .map(|(w, on)| format!(" · waiting for {on} {}s", w.as_secs()))
             .unwrap_or_default();
         self.bar.set_message(format!(
             "{} records ({rate}/s) · {} matches · {}{wait}",

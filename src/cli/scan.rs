@@ -14,7 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -66,10 +66,31 @@ impl<T> Drop for Aborting<T> {
     }
 }
 
-async fn match_piece(engine: Arc<Engine>, work: Work) -> Result<Batch, String> {
+/// Counts the pieces waiting on threat intel while it lives.
+struct Looking(Arc<AtomicUsize>);
+
+impl Looking {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Looking {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn match_piece(
+    engine: Arc<Engine>,
+    work: Work,
+    looking: Arc<AtomicUsize>,
+) -> Result<Batch, String> {
     let chunk: Chunk = tokio::task::spawn_blocking(move || work.decode())
         .await
         .map_err(|e| format!("internal: decoding failed: {e}"))?;
+    let _looking = Looking::new(&looking);
     let (outcome, distinct) = engine.process_records(chunk.records).await;
     Ok(Batch {
         lines: chunk.lines,
@@ -104,10 +125,15 @@ pub async fn run(options: ScanOptions, env: &dyn Source) -> anyhow::Result<ExitC
     });
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let engine = offline.engine.clone();
+    let looking = scan.looking.clone();
     let steps = futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|x| (x, rx)) })
         .map(move |(file, event)| {
             let task = match event {
-                Event::Work(work) => Ok(Aborting(tokio::spawn(match_piece(engine.clone(), work)))),
+                Event::Work(work) => Ok(Aborting(tokio::spawn(match_piece(
+                    engine.clone(),
+                    work,
+                    looking.clone(),
+                )))),
                 other => Err(other),
             };
             async move {
@@ -148,6 +174,8 @@ struct Consumer<'a> {
     /// Standard output was closed (`scan … | head -1`): end quietly.
     closed: bool,
     deadline: Duration,
+    /// Pieces waiting on threat intel now.
+    looking: Arc<AtomicUsize>,
     started: Instant,
 }
 
@@ -171,6 +199,7 @@ impl<'a> Consumer<'a> {
             stopped: None,
             closed: false,
             deadline: offline.deadline,
+            looking: Arc::default(),
             started: Instant::now(),
         }
     }
@@ -220,8 +249,10 @@ impl<'a> Consumer<'a> {
 
     /// Tells the user when threat intel keeps a batch waiting.
     fn waiting(&mut self, waited: Duration) {
-        self.progress.waiting(waited);
-        if waited == WAIT_NOTICE && self.deadline > Duration::ZERO {
+        let on_misp = self.deadline > Duration::ZERO && self.looking.load(Ordering::Relaxed) > 0;
+        self.progress
+            .waiting(waited, if on_misp { "MISP" } else { "input" });
+        if waited == WAIT_NOTICE && on_misp {
             let deadline = human_duration(self.deadline);
             self.progress.suspend(|| {
                 eprintln!(

@@ -314,3 +314,41 @@ async fn a_misp_that_never_answers_stops_the_scan_with_its_reason_and_right_coun
     assert!(text.contains("unanswered=2 "), "{text}");
     assert!(!text.contains(MISP_KEY));
 }
+
+/// Without a terminal there is no progress bar: a line says what the scan waits on, once it has
+/// waited 10 s, before the deadline's outcome.
+#[tokio::test]
+async fn a_scan_waiting_on_misp_says_so_before_the_deadline() {
+    let (url, server) = silent_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = export(dir.path(), &[&sha256("slow")]);
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["scan"])
+            .arg(&file)
+            .env("MISP_URL", url)
+            .env("MISP_API_KEY", MISP_KEY)
+            .env("MISP_TIMEOUT_SECS", "12")
+            .env("MISP_DEADLINE_SECS", "12")
+            .env("MISP_RETRY_ATTEMPTS", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let notice = text
+        .find(
+            "waiting for MISP: no answer for 10s (a lookup gives up after MISP_DEADLINE_SECS=12s)",
+        )
+        .unwrap_or_else(|| panic!("{text}"));
+    let outcome = text
+        .find("scan stopped: ")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(notice < outcome, "{text}");
+    assert!(
+        text.contains("MISP did not answer within 12s"),
+        "rounded: {text}"
+    );
+}
