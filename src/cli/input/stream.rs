@@ -74,8 +74,10 @@ pub(super) fn stream_json<R: Read>(
         Lines::Fixed(n) => n,
         Lines::From(first) => first + counted.get(),
     };
+    // serde reads a byte at a time: from a buffer of its own, which the layers below fill in
+    // large reads; the counter stays above it, so it counts exactly what serde has read.
     let counter = LineCounter {
-        inner: reader,
+        inner: std::io::BufReader::with_capacity(64 << 10, reader),
         lines: counted.clone(),
     };
     let mut de = serde_json::Deserializer::from_reader(counter);
