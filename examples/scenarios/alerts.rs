@@ -1,0 +1,145 @@
+//! Section 5 of issue 11: two handlers (two Functions instances) fed the same 20 matches at once,
+//! in front of one stub Defender; how many alert calls they make, for how many distinct
+//! (device, hash) pairs. With `--storage`, both share that storage account (Azurite).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::child::Handler;
+use crate::host::hex;
+use crate::misp::{Act, KEY, Misp};
+
+const IDENTITY_HEADER: &str = "scenario-identity-header";
+
+#[derive(Default)]
+struct Calls(Mutex<Vec<(Instant, String)>>);
+
+async fn create_alert(State(calls): State<Arc<Calls>>, body: axum::body::Bytes) -> &'static str {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let key = format!(
+        "{}/{}",
+        v["machineId"].as_str().unwrap_or("?"),
+        v["reportId"].as_str().unwrap_or("?")
+    );
+    calls.0.lock().unwrap().push((Instant::now(), key));
+    "{}"
+}
+
+async fn token() -> axum::Json<Value> {
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400;
+    axum::Json(
+        json!({"access_token": "scenario-token", "expires_on": expires.to_string(),
+        "token_type": "Bearer", "resource": "https://api.securitycenter.microsoft.com"}),
+    )
+}
+
+/// Defender and the App Service identity endpoint, on one loopback server.
+async fn stubs() -> (String, Arc<Calls>) {
+    let calls = Arc::new(Calls::default());
+    let app = Router::new()
+        .route("/api/alerts/CreateAlertByReference", post(create_alert))
+        .route("/msi/token", get(token))
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// Match `n`: 20 distinct (device, hash) pairs over 4 devices.
+fn a_match(n: u64) -> Value {
+    json!({
+        "matchId": hex(32, n, 11), "deviceId": hex(40, n % 4, 12), "deviceName": "wks.corp.example",
+        "reportId": (5000 + n).to_string(), "timestamp": "2026-07-18T12:59:31.2914446Z",
+        "category": "AdvancedHunting-DeviceFileEvents", "alertable": true, "hash": hex(64, n, 13),
+        "hashType": "sha256", "hashFields": ["SHA256"], "fileName": "evil.exe", "folderPath": "C:\\evil.exe",
+        "intel": [{"eventId": "42", "eventUuid": "5c7641bf-a4e8-4d5d-a653-03240a00020f", "eventInfo": "Scenario",
+            "threatLevelId": 1, "attributeUuid": "6d7641bf-a4e8-4d5d-a653-03240a00020f", "attributeType": "sha256",
+            "tags": ["tlp:amber"]}],
+        "intelOmitted": 0
+    })
+}
+
+fn queue_invocation(message: &Value) -> Value {
+    let text = serde_json::to_string_pretty(message).unwrap();
+    json!({"Data": {"match": serde_json::to_string(&text).unwrap()},
+           "Metadata": {"DequeueCount": "1", "Id": "\"0b8a4bd7-65a4-4b59-9a7e-7a5d3a3e0c11\""}})
+}
+
+pub async fn two_instances(binary: &Path, storage: Option<&str>) {
+    let misp = Misp::start(|_, _| Act::Answer).await;
+    let (stub, calls) = stubs().await;
+    let mut settings: Vec<(String, String)> = [
+        ("MISP_URL", misp.url.as_str()),
+        ("MISP_API_KEY", KEY),
+        ("DEFENDER_API_URL", stub.as_str()),
+        ("DEFENDER_ALERTS", "true"),
+        ("IDENTITY_HEADER", IDENTITY_HEADER),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    settings.push(("IDENTITY_ENDPOINT".into(), format!("{stub}/msi/token")));
+    if let Some(s) = storage {
+        settings.push(("AzureWebJobsStorage".into(), s.to_owned()));
+    }
+    let a = Handler::start(binary, "instance-a", &settings).await;
+    let b = Handler::start(binary, "instance-b", &settings).await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for n in 0..20u64 {
+        for base in [&a.base, &b.base] {
+            let request = client
+                .post(format!("{base}/RaiseAlerts"))
+                .json(&queue_invocation(&a_match(n)));
+            sends.push(tokio::spawn(async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }));
+        }
+    }
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in sends {
+        *statuses.entry(s.await.unwrap()).or_default() += 1;
+    }
+    let wall = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = calls.0.lock().unwrap().clone();
+    let mut per_pair: HashMap<String, usize> = HashMap::new();
+    for (_, key) in &calls {
+        *per_pair.entry(key.clone()).or_default() += 1;
+    }
+    let duplicates: usize = per_pair.values().map(|c| c - 1).sum();
+    let most_in_60s = calls
+        .iter()
+        .map(|(t, _)| {
+            calls
+                .iter()
+                .filter(|(u, _)| *u >= *t && *u < *t + Duration::from_secs(60))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "two-instances: storage={} messages=40 (20 matches x 2) answers={statuses:?} alert-calls={} distinct-pairs={} duplicate-alerts={duplicates} most-calls-in-60s={most_in_60s} wall={:.2}s",
+        storage.unwrap_or("none"),
+        calls.len(),
+        per_pair.len(),
+        wall.as_secs_f64()
+    );
+}
