@@ -8,6 +8,8 @@
 //! characters and bounds every field before it can reach a match, a log or an alert.
 
 #[cfg(feature = "service")]
+pub mod breaker;
+#[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
 pub mod feed;
@@ -120,22 +122,39 @@ pub enum IntelError {
     Unreachable(String),
     #[error("MISP did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("MISP rate limit reached")]
+    #[error("MISP rate limited the lookup (HTTP 429{})", retry_text(*.retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("MISP refused the API key (HTTP {0})")]
     Unauthorized(u16),
     #[error("MISP server error (HTTP {0})")]
     Server(u16),
-    #[error("MISP answered with something that is not a restSearch result: {0}")]
+    #[error("MISP answered badly (not a restSearch result): {0}")]
     InvalidResponse(String),
-    #[error("the lookup deadline of {0:?} passed before MISP answered")]
-    Deadline(Duration),
+    /// The invocation's deadline passed first; `last` is what MISP last did wrong, if anything.
+    #[error("the lookup deadline of {} s passed before MISP answered{}", .after.as_secs(), last_text(.last.as_deref()))]
+    Deadline {
+        after: Duration,
+        last: Option<Box<IntelError>>,
+    },
     #[error("the shared lookup this batch waited on was abandoned")]
     Abandoned,
-    #[error("MISP failed repeatedly; not asking again for {retry_in:?}")]
-    CircuitOpen { retry_in: Duration },
+    /// The breaker would keep the lookup waiting past the invocation's deadline.
+    #[error("{last}; MISP is not asked again for {} s, past this invocation's deadline", .retry_in.as_secs().max(1))]
+    CircuitOpen {
+        retry_in: Duration,
+        last: Box<IntelError>,
+    },
     #[error("the IOC snapshot has not finished its first load")]
     SnapshotLoading,
+}
+
+fn retry_text(d: Option<Duration>) -> String {
+    d.map(|d| format!(", Retry-After {} s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+fn last_text(last: Option<&IntelError>) -> String {
+    last.map(|e| format!(" (last: {e})")).unwrap_or_default()
 }
 
 impl IntelError {
@@ -148,7 +167,7 @@ impl IntelError {
             IntelError::Unauthorized(_) => "unauthorized",
             IntelError::Server(_) => "server-error",
             IntelError::InvalidResponse(_) => "invalid-response",
-            IntelError::Deadline(_) => "deadline",
+            IntelError::Deadline { .. } => "deadline",
             IntelError::Abandoned => "abandoned",
             IntelError::CircuitOpen { .. } => "circuit-open",
             IntelError::SnapshotLoading => "snapshot-loading",
