@@ -23,3 +23,4 @@ mod sentinel_retirement;
 mod stub_http;
 mod stub_ingestion;
 mod stub_misp;
+mod waiting;
