@@ -1,6 +1,9 @@
 //! Section 5 of issue 11: two handlers (two Functions instances) fed the same 20 matches at once,
 //! in front of one stub Defender; how many alert calls they make, for how many distinct
-//! (device, hash) pairs. With `--storage`, both share that storage account (Azurite).
+//! (device, hash) pairs. With `--storage`, both share that storage account (Azurite). Shared
+//! with `tests/api`.
+
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -77,7 +80,17 @@ fn queue_invocation(message: &Value) -> Value {
            "Metadata": {"DequeueCount": "1", "Id": "\"0b8a4bd7-65a4-4b59-9a7e-7a5d3a3e0c11\""}})
 }
 
-pub async fn two_instances(binary: &Path, storage: Option<&str>) {
+/// What the two instances did.
+#[derive(Debug)]
+pub struct AlertRun {
+    pub answers: BTreeMap<u16, usize>,
+    pub calls: usize,
+    pub distinct_pairs: usize,
+    pub duplicates: usize,
+    pub most_in_60s: usize,
+}
+
+pub async fn two_instances(binary: &Path, storage: Option<&str>) -> AlertRun {
     let misp = Misp::start(|_, _| Act::Answer).await;
     let (stub, calls) = stubs().await;
     let mut settings: Vec<(String, String)> = [
@@ -142,4 +155,11 @@ pub async fn two_instances(binary: &Path, storage: Option<&str>) {
         per_pair.len(),
         wall.as_secs_f64()
     );
+    AlertRun {
+        answers: statuses,
+        calls: calls.len(),
+        distinct_pairs: per_pair.len(),
+        duplicates,
+        most_in_60s,
+    }
 }

@@ -1,6 +1,9 @@
 //! Section 1 of issue 11: what the handler makes of short MISP problems, on the last attempt
 //! (`RetryContext` with no retries left) and default settings. Each scenario starts its own MISP
 //! stub and handler, sends host-shaped batches of 100 events and prints one line of figures.
+//! Shared with `tests/api` (its ignored load tests), which use part of it.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,15 +48,15 @@ async fn send(handler: &Handler, first: u64, partition: u32, timeout: Option<Dur
 }
 
 /// Totals over answers.
-#[derive(Default)]
-struct Tally {
-    events: usize,
-    matched: usize,
-    clean: usize,
-    dead: usize,
-    matched_and_dead: usize,
-    unanswered_batches: usize,
-    reasons: BTreeMap<String, usize>,
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub events: usize,
+    pub matched: usize,
+    pub clean: usize,
+    pub dead: usize,
+    pub matched_and_dead: usize,
+    pub unanswered_batches: usize,
+    pub reasons: BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -197,7 +200,7 @@ fn phase(t: Duration) -> usize {
 
 /// MISP cycles ok / down / 429 / HTML / truncated / reset in 2 s phases for `seconds`; eight
 /// partitions each send a batch, wait for its answer, and send the next (at most five a second).
-pub async fn flapping(binary: &Path, seconds: u64) {
+pub async fn flapping(binary: &Path, seconds: u64) -> (Tally, Tally) {
     let misp = Misp::start(|_, t| match PHASES[phase(t)] {
         "ok" => Act::Answer,
         "down" => Act::Status(503),
@@ -249,6 +252,7 @@ pub async fn flapping(binary: &Path, seconds: u64) {
         while_ok.line(),
         pct(while_ok.matched + while_ok.clean, while_ok.events)
     );
+    (all, while_ok)
 }
 
 /// MISP answers after 3 s. Batch A asks first and is cancelled by its caller at 0.5 s; batch B,

@@ -1,6 +1,9 @@
 //! The handler under test: a `defender-misp serve` child process of a given binary, on a port held
 //! for it, with only the settings a scenario gives (default settings otherwise), its output in a
 //! log file; its peak memory read from `/proc`.
+//! Shared with `tests/api` (its ignored load tests), which use part of it.
+
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

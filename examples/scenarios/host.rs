@@ -1,5 +1,8 @@
 //! The Functions host's side: Defender events, the invocation body the host sends for a batch
 //! (binary many, a partition, a `RetryContext`), and what its answer means.
+//! Shared with `tests/api` (its ignored load tests), which use part of it.
+
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

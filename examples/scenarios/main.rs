@@ -74,11 +74,11 @@ async fn main() {
             "retry-after-6" => breaker::retry_after(b, 6).await,
             "retry-after-30" => breaker::retry_after(b, 30).await,
             "retry-after-120" => breaker::retry_after(b, 120).await,
-            "flapping" => breaker::flapping(b, args.flapping_seconds).await,
+            "flapping" => drop(breaker::flapping(b, args.flapping_seconds).await),
             "cancelled-leader" => breaker::cancelled_leader(b).await,
-            "memory" => memory::six_big_batches(b, 6, 100).await,
-            "memory-small" => memory::six_big_batches(b, 2, 10).await,
-            "two-instances" => alerts::two_instances(b, args.storage.as_deref()).await,
+            "memory" => drop(memory::six_big_batches(b, 6, 100).await),
+            "memory-small" => drop(memory::six_big_batches(b, 2, 10).await),
+            "two-instances" => drop(alerts::two_instances(b, args.storage.as_deref()).await),
             other => panic!("unknown scenario {other}; one of {ALL:?}"),
         }
     }

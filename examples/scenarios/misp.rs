@@ -4,6 +4,9 @@
 //!
 //! It answers `POST /attributes/restSearch` lookups (a `value` list): every value whose hex starts
 //! with [`BAD_PREFIX`] is a hit, with event context as MISP sends it.
+//! Shared with `tests/api` (its ignored load tests), which use part of it.
+
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,14 +3,15 @@
 //! another try, 503 when one is deferred, 500 when one failed, 400 for a message that is not a
 //! match (it reaches `misp-matches-poison` after `maxDequeueCount`).
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::AppState;
-use super::reply::{bad_request, host_reply};
+use super::body::{self, BodyLimits};
+use super::listener::ConnHandle;
+use super::reply::{bad_request, body_failed, host_reply};
 use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata};
 use crate::matches::MatchRecord;
 use crate::text::clean_text;
@@ -37,10 +38,26 @@ pub fn decode_match(value: &Value) -> Result<MatchRecord, String> {
     Err("the message is not a JSON object".into())
 }
 
+/// The largest `RaiseAlerts` invocation read: a queue message holds 64 KB, and the host copies
+/// its top-level properties into `Metadata` as well.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
 /// `POST /RaiseAlerts`: one queue message, every action, one answer.
 #[tracing::instrument(skip_all, fields(match_id = tracing::field::Empty))]
-pub async fn raise_alerts(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: InvocationRequest = match serde_json::from_slice(&body) {
+pub async fn raise_alerts(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut reservation = state.budget.reserve();
+    let limits = BodyLimits {
+        max_bytes: MAX_REQUEST_BYTES,
+        timeout: state.listener.body_timeout,
+        reserve_per_byte: 1,
+    };
+    let conn = parts.extensions.get::<ConnHandle>();
+    let body = match body::read(body, &parts.headers, limits, &mut reservation, conn).await {
+        Ok(body) => body,
+        Err(e) => return body_failed(e),
+    };
+    let request: InvocationRequest = match serde_json::from_slice(&body.join()) {
         Ok(r) => r,
         Err(e) => {
             return bad_request(format!(

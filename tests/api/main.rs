@@ -4,6 +4,21 @@
 //! credential, and its Sentinel path against a Logs Ingestion stub; the binary itself; and the
 //! load test (`load`, ignored unless asked for).
 
+// The reliability scenarios' driver (examples/scenarios), shared by the ignored load tests of
+// `scenarios`: a scripted MISP, the host's side, the handler as a child process.
+#[path = "../../examples/scenarios/alerts.rs"]
+mod alerts;
+#[path = "../../examples/scenarios/breaker.rs"]
+mod breaker;
+#[path = "../../examples/scenarios/child.rs"]
+mod child;
+#[path = "../../examples/scenarios/host.rs"]
+mod host;
+#[path = "../../examples/scenarios/memory.rs"]
+mod memory;
+#[path = "../../examples/scenarios/misp.rs"]
+mod misp;
+
 mod alert_helpers;
 mod binary;
 mod faults;
@@ -11,11 +26,13 @@ mod fixtures;
 mod helpers;
 mod host_sim;
 mod hostile;
+mod listener;
 mod load;
 mod match_events;
 mod raise_alerts;
 mod replay;
 mod scan;
+mod scenarios;
 mod sentinel;
 mod sentinel_harness;
 mod sentinel_ingestion;
