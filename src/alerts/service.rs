@@ -329,7 +329,7 @@ impl AlertService {
             .intel
             .iter()
             .map(|h| h.attribute_uuid.as_str())
-            .filter(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            .filter(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok())
             .collect();
         uuids.sort_unstable();
         uuids.dedup();

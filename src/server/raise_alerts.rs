@@ -14,7 +14,6 @@ use super::listener::ConnHandle;
 use super::reply::{bad_request, body_failed, host_reply};
 use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata};
 use crate::matches::MatchRecord;
-use crate::text::clean_text;
 
 /// Trigger binding name of `RaiseAlerts` (function.json `name`).
 pub const MATCH_BINDING: &str = "match";
@@ -28,10 +27,7 @@ pub fn decode_match(value: &Value) -> Result<MatchRecord, String> {
             Value::String(s) => {
                 v = serde_json::from_str(&s).map_err(|e| format!("the message is not JSON: {e}"))?
             }
-            Value::Object(_) => {
-                return serde_json::from_value(v)
-                    .map_err(|e| clean_text(&format!("the message is not a match: {e}"), 300));
-            }
+            Value::Object(_) => return MatchRecord::from_message(v),
             _ => break,
         }
     }

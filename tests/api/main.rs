@@ -23,6 +23,7 @@ mod alert_helpers;
 mod binary;
 mod faults;
 mod fixtures;
+mod forged;
 mod helpers;
 mod host_sim;
 mod hostile;
