@@ -130,6 +130,7 @@ impl Application {
             &config.misp,
             config.matching.lookup.retry,
         )?);
+        alerts.prepare().await;
         Ok(Self {
             listener,
             state: AppState {

@@ -78,7 +78,9 @@ async fn main() {
             "cancelled-leader" => breaker::cancelled_leader(b).await,
             "memory" => drop(memory::six_big_batches(b, 6, 100).await),
             "memory-small" => drop(memory::six_big_batches(b, 2, 10).await),
-            "two-instances" => drop(alerts::two_instances(b, args.storage.as_deref()).await),
+            "two-instances" => {
+                drop(alerts::two_instances(b, args.storage.as_deref(), 20, 20, 1).await)
+            }
             other => panic!("unknown scenario {other}; one of {ALL:?}"),
         }
     }

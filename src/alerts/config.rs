@@ -10,6 +10,7 @@ use url::Url;
 
 use super::retirement::{self, DefenderAlerts};
 use crate::azure::auth::AuthMethod;
+use crate::azure::table::TableSettings;
 use crate::http;
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, http_url, is_plain_remote, vars};
@@ -74,6 +75,9 @@ pub struct AlertConfig {
     pub indicator: Option<IndicatorSettings>,
     pub sightings: Option<SightingSettings>,
     pub sentinel: Option<SentinelSettings>,
+    /// Where the alert state lives: the app's Table storage (`AzureWebJobsStorage`), or this
+    /// process when no storage account is configured.
+    pub state: Option<TableSettings>,
 }
 
 impl Default for AlertConfig {
@@ -119,6 +123,7 @@ impl AlertConfig {
                 api_key: vars::MISP_SIGHTING_API_KEY.read(env),
             }),
             sentinel: sentinel_settings(env)?,
+            state: TableSettings::from_env(env)?,
         })
     }
 }

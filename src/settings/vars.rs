@@ -229,4 +229,7 @@ settings! {
     AzureWebJobsStorage__credential: Text = Text::OPTIONAL;
     /// Identity-based access: the client id of the user-assigned identity to use.
     AzureWebJobsStorage__clientId: Text = Text::OPTIONAL;
+    /// The table of the alert state in that account (3 to 63 letters and digits, starting with a
+    /// letter); the Bicep creates `defendermispstate`.
+    ALERT_STATE_TABLE: Text = Text::or("defendermispstate");
 }

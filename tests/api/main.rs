@@ -20,6 +20,7 @@ mod memory;
 mod misp;
 
 mod alert_helpers;
+mod alert_state;
 mod binary;
 mod faults;
 mod fixtures;

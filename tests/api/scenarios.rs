@@ -38,3 +38,22 @@ async fn six_concurrent_100_mb_batches_stay_under_1_gib_and_every_event_is_accou
     assert_eq!(run.accounted, run.events, "{run:?}");
     assert!(run.peak_rss_mib < 1024, "{run:?}");
 }
+
+/// Needs Azurite's table service on 127.0.0.1:10002; `scripts/test` starts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Azurite: run by scripts/test"]
+async fn two_instances_on_one_azurite_raise_one_alert_per_file_within_the_defender_budget() {
+    let binary = Path::new(BINARY);
+    // Twenty matches on ten files, sent to both instances, redelivered until acknowledged.
+    let run =
+        crate::alerts::two_instances(binary, Some("UseDevelopmentStorage=true"), 20, 10, 8).await;
+    assert_eq!(run.unacknowledged, 0, "{run:?}");
+    assert_eq!(run.distinct_pairs, 10, "{run:?}");
+    assert_eq!(run.calls, 10, "one alert per (device, hash): {run:?}");
+    assert_eq!(run.duplicates, 0, "{run:?}");
+    // Twenty files: the budget (14 a minute) binds across both instances.
+    let run =
+        crate::alerts::two_instances(binary, Some("UseDevelopmentStorage=true"), 20, 20, 1).await;
+    assert_eq!(run.duplicates, 0, "{run:?}");
+    assert!(run.most_in_60s <= 15 && run.calls == 14, "{run:?}");
+}
