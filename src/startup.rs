@@ -295,6 +295,13 @@ mod tests {
             }
         }
         assert!(refused > 100, "only {refused} refusals");
+        // Only free text takes anything: the recommended action (cleaned where it is used).
+        let garbage: Vec<&String> = taken.iter().filter(|t| t.contains("garbage")).collect();
+        assert_eq!(
+            garbage,
+            ["DEFENDER_RECOMMENDED_ACTION=\"garbage\\u{1b}[31m!\\r\\nx\""],
+            "garbage taken"
+        );
         eprintln!("taken as valid: {}", taken.join(", "));
     }
 }

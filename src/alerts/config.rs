@@ -119,9 +119,12 @@ impl AlertConfig {
             dedupe_window: vars::ALERT_DEDUPE_WINDOW_SECS.read(env)?,
             not_found_retries: vars::DEFENDER_NOT_FOUND_RETRIES.read(env)?,
             indicator: indicator_settings(env)?,
-            sightings: vars::MISP_SIGHTINGS.read(env)?.then(|| SightingSettings {
-                api_key: vars::MISP_SIGHTING_API_KEY.read(env),
-            }),
+            sightings: {
+                let api_key = vars::MISP_SIGHTING_API_KEY.try_read(env)?;
+                vars::MISP_SIGHTINGS
+                    .read(env)?
+                    .then_some(SightingSettings { api_key })
+            },
             sentinel: sentinel_settings(env)?,
             state: TableSettings::from_env(env)?,
         })

@@ -68,11 +68,12 @@ impl AuthMethod {
         let managed_client = id(vars::MANAGED_IDENTITY_CLIENT_ID)?;
         let client = id(vars::AZURE_CLIENT_ID)?;
         let tenant_id = vars::AZURE_TENANT_ID.read(env).map(tenant).transpose()?;
+        let secret = vars::AZURE_CLIENT_SECRET.try_read(env)?;
         Ok(match vars::AZURE_AUTH.read(env)? {
             Some("client-secret") => Self::ClientSecret {
                 tenant_id,
                 client_id: client,
-                secret: vars::AZURE_CLIENT_SECRET.read(env),
+                secret,
             },
             Some("azure-cli") => Self::AzureCli,
             _ => Self::ManagedIdentity {

@@ -330,12 +330,25 @@ impl SecretText {
         Self { name, ..self }
     }
 
+    /// The value, or `None` when unset. A value with a control character (a newline, an escape)
+    /// is refused without being echoed: a key travels in an HTTP header, where none is allowed.
+    pub fn try_read(&self, env: &dyn Source) -> Result<Option<Secret>, ConfigError> {
+        match optional(env, self.name) {
+            Some(v) if v.chars().any(char::is_control) => Err(ConfigError::new(
+                self.name,
+                "holds a control character (a newline or an escape), which no key or connection string has",
+            )),
+            v => Ok(v.map(Secret::new)),
+        }
+    }
+
+    /// [`Self::try_read`], with a malformed value read as unset (reported by `try_read` at start).
     pub fn read(&self, env: &dyn Source) -> Option<Secret> {
-        optional(env, self.name).map(Secret::new)
+        self.try_read(env).ok().flatten()
     }
 
     pub fn require(&self, env: &dyn Source) -> Result<Secret, ConfigError> {
-        self.read(env)
+        self.try_read(env)?
             .ok_or_else(|| ConfigError::new(self.name, "is required but not set"))
     }
 

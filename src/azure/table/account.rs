@@ -79,7 +79,7 @@ impl TableSettings {
                 "must be a storage account name: 3 to 24 lowercase letters and digits",
             ));
         }
-        if let Some(conn) = vars::AzureWebJobsStorage.read(env) {
+        if let Some(conn) = vars::AzureWebJobsStorage.try_read(env)? {
             let parsed = Self::from_connection_string(conn.expose())?;
             return Ok(Some((parsed.endpoint, parsed.auth)));
         }
