@@ -281,6 +281,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_array_of_strings_decodes_in_place_as_it_does_from_values(
+            items in proptest::collection::vec(proptest::prelude::any::<String>(), 0..8),
+            base64 in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..4),
+        ) {
+            use base64::Engine;
+            let mut all: Vec<Value> = items.into_iter().map(Value::String).collect();
+            all.extend(base64.iter().map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b))));
+            let value = Value::String(serde_json::to_string(&all).unwrap());
+            let body = serde_json::to_vec(&json!({"Data": {"events": value}, "Metadata": {}})).unwrap();
+            let fast = decode_invocation(body, "events").unwrap();
+            let (encoding, events) = decode_events(&value).unwrap();
+            proptest::prop_assert_eq!((fast.encoding, fast.events), (encoding, events));
+        }
+    }
+
     #[test]
     fn a_missing_binding_or_a_body_that_is_not_an_envelope_is_an_error() {
         let body = serde_json::to_vec(&json!({"Data": {"other": "x"}})).unwrap();

@@ -336,3 +336,47 @@ async fn connection(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ConnState {
+        ConnState {
+            epoch: Instant::now(),
+            last_read: AtomicU64::new(0),
+            head_since: AtomicU64::new(NONE),
+            in_service: AtomicU32::new(0),
+            reading_body: AtomicU32::new(0),
+            close: Notify::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_an_unfinished_head_or_a_long_idle_connection_is_overdue() {
+        let settings = ListenerSettings::default();
+        let s = state();
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            overdue(&s, &settings),
+            None,
+            "a pooled connection idle a minute stays"
+        );
+        s.read();
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(
+            overdue(&s, &settings).is_some_and(|w| w.contains("HEADER")),
+            "head unfinished"
+        );
+        s.in_service.store(1, Ordering::Relaxed);
+        s.head_since.store(NONE, Ordering::Relaxed);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(
+            overdue(&s, &settings),
+            None,
+            "a request in service is never cut here"
+        );
+        s.in_service.store(0, Ordering::Relaxed);
+        assert!(overdue(&s, &settings).is_some_and(|w| w.contains("IDLE")));
+    }
+}
