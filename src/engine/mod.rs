@@ -119,9 +119,10 @@ impl Engine {
     pub async fn process(&self, events: Vec<EventInput>, retries_left: bool) -> BatchOutcome {
         let started = Instant::now();
         let (limits, allowlist) = (self.limits, self.allowlist.clone());
+        let bytes: usize = events.iter().map(|e| e.bytes.len()).sum();
         let (events, parsed, fates, distinct, summary) = self
             .cpu
-            .run(move || {
+            .run(bytes, move || {
                 let mut summary = BatchSummary {
                     events: events.len(),
                     ..BatchSummary::default()
@@ -146,7 +147,7 @@ impl Engine {
         };
         let (matches, dead, mut summary) = self
             .cpu
-            .run(move || {
+            .run(bytes, move || {
                 let (mut fates, mut summary) = (fates, summary);
                 summary.cache_hits = resolution.cache_hits;
                 summary.misp_requests = resolution.requests;

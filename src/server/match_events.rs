@@ -57,7 +57,7 @@ pub async fn match_events(State(state): State<AppState>, request: Request) -> Re
     let batch = match state
         .engine
         .cpu()
-        .run(move || read_batch(bytes.join()))
+        .run(body_len, move || read_batch(bytes.join()))
         .await
     {
         Ok(batch) => batch,
@@ -72,7 +72,7 @@ pub async fn match_events(State(state): State<AppState>, request: Request) -> Re
     let (status, body) = state
         .engine
         .cpu()
-        .run(move || {
+        .run(body_len, move || {
             let (status, response) = answer(outcome, &meta, encoding, invocation_id);
             (
                 status,
