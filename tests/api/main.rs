@@ -1,8 +1,10 @@
 //! Integration tests, one binary and one harness ([`helpers::spawn_app_with`]): the real handler
 //! on loopback, driven by a host simulator, in front of a stub MISP that implements restSearch
 //! semantics and a stub Defender; `RaiseAlerts` with tokens from the real managed-identity
-//! credential, and its Sentinel path against a Logs Ingestion stub; the binary itself; and the
-//! load test (`load`, ignored unless asked for).
+//! credential, and its Sentinel path against a Logs Ingestion stub; the binary itself; the waits
+//! within the deadline (`waiting`), the listener's limits (`listener`), forged queue messages
+//! (`forged`), the alert state in Table storage (`alert_state`); and the load tests, ignored
+//! unless asked for (`load`; `scenarios`: flapping MISP, memory, two instances on Azurite).
 
 // The reliability scenarios' driver (examples/scenarios), shared by the ignored load tests of
 // `scenarios`: a scripted MISP, the host's side, the handler as a child process.
