@@ -3,6 +3,8 @@
 //! type, built from the declarations in [`crate::settings::vars`]; a bad value stops the run with
 //! an error naming the variable.
 
+use std::time::Duration;
+
 use crate::alerts::AlertConfig;
 use crate::engine::config::{Allowlist, Limits};
 use crate::intel::config::{LookupSettings, MispSettings};
@@ -26,6 +28,41 @@ impl MatchConfig {
     }
 }
 
+/// How `serve` holds its connections and the bodies it reads (`SERVE_*`,
+/// `MATCH_MAX_BYTES_IN_FLIGHT`); see `server::listener`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerSettings {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_bytes_in_flight: usize,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        Self {
+            header_timeout: vars::SERVE_HEADER_TIMEOUT_SECS.default(),
+            body_timeout: vars::SERVE_BODY_TIMEOUT_SECS.default(),
+            idle_timeout: vars::SERVE_IDLE_TIMEOUT_SECS.default(),
+            max_connections: vars::SERVE_MAX_CONNECTIONS.default,
+            max_bytes_in_flight: vars::MATCH_MAX_BYTES_IN_FLIGHT.default,
+        }
+    }
+}
+
+impl ListenerSettings {
+    pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            header_timeout: vars::SERVE_HEADER_TIMEOUT_SECS.read(env)?,
+            body_timeout: vars::SERVE_BODY_TIMEOUT_SECS.read(env)?,
+            idle_timeout: vars::SERVE_IDLE_TIMEOUT_SECS.read(env)?,
+            max_connections: vars::SERVE_MAX_CONNECTIONS.read(env)?,
+            max_bytes_in_flight: vars::MATCH_MAX_BYTES_IN_FLIGHT.read(env)?,
+        })
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -33,6 +70,7 @@ pub struct ServeConfig {
     pub misp: MispSettings,
     pub matching: MatchConfig,
     pub alerts: AlertConfig,
+    pub listener: ListenerSettings,
 }
 
 impl ServeConfig {
@@ -42,6 +80,7 @@ impl ServeConfig {
             misp: MispSettings::from_env(env)?,
             matching: MatchConfig::from_env(env)?,
             alerts: AlertConfig::from_env(env)?,
+            listener: ListenerSettings::from_env(env)?,
         })
     }
 }
@@ -52,7 +91,10 @@ pub fn handler_port(env: &dyn Source) -> Result<u16, ConfigError> {
     match raw.parse::<u16>() {
         Ok(0) | Err(_) => Err(ConfigError::new(
             "FUNCTIONS_CUSTOMHANDLER_PORT",
-            format!("`{raw}` is not a TCP port (1-65535)"),
+            format!(
+                "`{}` is not a TCP port (1-65535)",
+                crate::text::clean_text(&raw, 40)
+            ),
         )),
         Ok(port) => Ok(port),
     }

@@ -12,21 +12,25 @@
 //! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
 //!   messages again), with the engine both build ([`cli::offline`]) and the reading of exports
 //!   of any size and shape ([`cli::input`]).
-//! - [`server`]: the axum router and its handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
-//!   with the host-protocol replies; the only module that knows both HTTP and the host.
+//! - [`server`]: the listener (timeouts, a connection cap), the axum router and its handlers,
+//!   `POST /MatchEvents` and `POST /RaiseAlerts`, the memory budget of request bodies, with the
+//!   host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`config`]: the configuration of a run (`serve`, matching), put together from each
 //!   subsystem's own settings type.
 //! - [`deadletter`]: the dead-letter document written to blob storage and read by replay.
 //! - [`engine`]: a batch in → lookups → matches + dead letters out, in steps (decode, distinct,
 //!   fate); the accounting lives here.
 //! - [`alerts`]: match → actions (Defender alert, indicator, MISP sighting, Sentinel), their
-//!   budgets and memories; no HTTP routing, no host protocol.
-//! - [`matches`]: the match record, the public output shape.
+//!   budgets and the alert state every instance shares (`alerts::ledger`); no HTTP routing, no
+//!   host protocol.
+//! - [`matches`]: the match record, the public output shape, and a match read back from a queue
+//!   message (checked and bounded).
 //! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
 //!   snapshot, the cached resolver, the fault policy, their settings, and the rules every source
 //!   applies to a MISP attribute ([`intel::rules`]).
-//! - [`azure`]: the `azure_identity` credential and its tokens (`auth`), and the Storage queues
-//!   `replay --enqueue` puts matches back on (`queue`).
+//! - [`azure`]: the `azure_identity` credential and its tokens (`auth`), the Storage queues
+//!   `replay --enqueue` puts matches back on (`queue`), and the Table storage of the alert state
+//!   (`table`).
 //! - [`http`]: every outbound client's HTTP: building, endpoints, credentials, bounded bodies, and
 //!   the one place a status, a `Retry-After` or a transport failure becomes a meaning.
 //! - [`settings`]: every environment variable declared once (default, accepted values, meaning)

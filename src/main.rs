@@ -9,7 +9,7 @@ use defender_misp::cli::replay::{self, ReplayOptions};
 use defender_misp::cli::scan::{self, ScanOptions};
 use defender_misp::config::ServeConfig;
 use defender_misp::settings::ProcessEnv;
-use defender_misp::startup::Application;
+use defender_misp::startup::{Application, log_filter};
 
 /// malloc/free were a quarter of a batch's instructions under glibc (BENCHMARKS.md).
 #[global_allocator]
@@ -71,10 +71,14 @@ enum Command {
     },
 }
 
-fn init_tracing(to_stderr: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if to_stderr { "warn" } else { "info" })
-    });
+/// Starts tracing with `RUST_LOG` (or the command's default); an invalid filter stops the
+/// program before it does anything.
+fn init_tracing(to_stderr: bool) -> Result<(), ExitCode> {
+    let unset = if to_stderr { "warn" } else { "info" };
+    let filter = log_filter(&ProcessEnv, unset).map_err(|e| {
+        eprintln!("defender-misp: {e}");
+        ExitCode::from(2)
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -91,14 +95,18 @@ fn init_tracing(to_stderr: bool) {
             .with_writer(std::io::stdout)
             .init();
     }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let to_stderr = !matches!(cli.command, Command::Serve);
+    if let Err(code) = init_tracing(to_stderr) {
+        return code;
+    }
     let result = match cli.command {
         Command::Serve => {
-            init_tracing(false);
             async {
                 let app = Application::build(ServeConfig::from_env(&ProcessEnv)?).await?;
                 app.run_until_stopped().await?;
@@ -111,7 +119,6 @@ async fn main() -> ExitCode {
             misp_feed,
             quiet,
         } => {
-            init_tracing(true);
             let options = ScanOptions {
                 paths,
                 misp_feed,
@@ -124,7 +131,6 @@ async fn main() -> ExitCode {
             misp_feed,
             enqueue,
         } => {
-            init_tracing(true);
             let options = ReplayOptions {
                 paths,
                 misp_feed,

@@ -24,6 +24,9 @@ const HOST_PROVIDED: &[&str] = &[
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
 ];
 /// Routes whose function folder is written on another branch; tolerated only while absent.
 const FOLDER_PENDING: &[&str] = &["RaiseAlerts"];

@@ -1,6 +1,6 @@
 // The app's storage account: host state (leases, Event Hubs checkpoints, the host's diagnostic
-// events in Table storage), the match queue and its poison queue, the dead-letter container and the
-// deployment package container. Shared-key access
+// events in Table storage), the handler's alert state table, the match queue and its poison queue,
+// the dead-letter container and the deployment package container. Shared-key access
 // is off on both plans: every client (host, bindings, Flex deployment, Premium run-from-package)
 // authenticates with the app's managed identity.
 param location string
@@ -97,6 +97,19 @@ resource matchQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: 'misp-matches-poison'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+// The alert state every instance shares (src/alerts/ledger.rs): claims per match and per file,
+// and the Defender call budgets. The handler also creates it at start if it is missing; its name
+// is the default of ALERT_STATE_TABLE.
+resource alertStateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: 'defendermispstate'
 }
 
 output accountName string = account.name

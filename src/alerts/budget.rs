@@ -1,7 +1,9 @@
 //! Sliding-window call budgets, declared as data: a budget is a list of [`Window`]s ("at most
 //! N calls in any D"), and a call is allowed only when every window has room. A `Retry-After`
 //! from the server pauses the whole budget. Process-wide: one [`Budget`] per API, shared by all
-//! invocations; the lock is never held across an `.await`.
+//! invocations; the lock is never held across an `.await`. [`admit_at`] is the same rule over
+//! times in milliseconds, for the budgets Table storage shares between instances
+//! (`super::ledger`).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -134,6 +136,40 @@ impl Budget {
     }
 }
 
+/// The same rule over times in milliseconds (the Table-storage budget, shared by instances):
+/// takes one call at `now` into `calls` (dropping those older than the longest window), or says
+/// how long until one is free. `paused_until` is a server's `Retry-After`, in milliseconds.
+pub fn admit_at(
+    calls: &mut Vec<u64>,
+    paused_until: u64,
+    windows: &[Window],
+    now: u64,
+) -> Result<(), Denied> {
+    if paused_until > now {
+        return Err(Denied::Paused(Duration::from_millis(paused_until - now)));
+    }
+    let ms = |d: Duration| d.as_millis() as u64;
+    let longest = windows.iter().map(|w| ms(w.per)).max().unwrap_or(0);
+    // A call stamped ahead of this clock (another instance's) counts as just made.
+    calls.retain(|t| now.saturating_sub(*t) < longest);
+    calls.sort_unstable();
+    for w in windows {
+        let in_window: Vec<u64> = calls
+            .iter()
+            .copied()
+            .filter(|t| now.saturating_sub(*t) < ms(w.per))
+            .collect();
+        if in_window.len() >= w.calls as usize {
+            let idx = in_window.len() - w.calls as usize;
+            return Err(Denied::Spent(Duration::from_millis(
+                in_window[idx] + ms(w.per) - now,
+            )));
+        }
+    }
+    calls.push(now);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +200,25 @@ mod tests {
         assert_eq!(
             b.try_take_at(t0 + 122 * S),
             Err(Denied::Spent(3600 * S - 122 * S))
+        );
+    }
+
+    #[test]
+    fn the_millisecond_rule_is_the_same_rule() {
+        let w = [Window::per_minute(3)];
+        let mut calls = Vec::new();
+        for i in 0..3 {
+            assert_eq!(admit_at(&mut calls, 0, &w, i * 10_000), Ok(()));
+        }
+        assert_eq!(
+            admit_at(&mut calls, 0, &w, 30_000),
+            Err(Denied::Spent(30 * S))
+        );
+        assert_eq!(admit_at(&mut calls, 0, &w, 60_000), Ok(()));
+        assert_eq!(calls, [10_000, 20_000, 60_000], "the oldest aged out");
+        assert_eq!(
+            admit_at(&mut calls, 90_000, &w, 70_000),
+            Err(Denied::Paused(20 * S))
         );
     }
 

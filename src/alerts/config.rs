@@ -10,6 +10,7 @@ use url::Url;
 
 use super::retirement::{self, DefenderAlerts};
 use crate::azure::auth::AuthMethod;
+use crate::azure::table::TableSettings;
 use crate::http;
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, http_url, is_plain_remote, vars};
@@ -74,6 +75,9 @@ pub struct AlertConfig {
     pub indicator: Option<IndicatorSettings>,
     pub sightings: Option<SightingSettings>,
     pub sentinel: Option<SentinelSettings>,
+    /// Where the alert state lives: the app's Table storage (`AzureWebJobsStorage`), or this
+    /// process when no storage account is configured.
+    pub state: Option<TableSettings>,
 }
 
 impl Default for AlertConfig {
@@ -100,41 +104,65 @@ impl AlertConfig {
         Ok(Self {
             auth: AuthMethod::from_env(env)?,
             defender_url,
-            defender_scope: vars::DEFENDER_TOKEN_SCOPE.require(env)?,
+            defender_scope: scope(&vars::DEFENDER_TOKEN_SCOPE.require(env)?)?,
             defender_alerts: DefenderAlerts::from_env(env)?,
             mde_retires: retirement::retirement_date(env)?,
             severity: vars::DEFENDER_ALERT_SEVERITY.read(env)?,
             category: vars::DEFENDER_ALERT_CATEGORY
                 .read(env)?
                 .unwrap_or("Malware"),
-            recommended_action: vars::DEFENDER_RECOMMENDED_ACTION.require(env)?,
+            recommended_action: crate::text::clean_text(
+                &vars::DEFENDER_RECOMMENDED_ACTION.require(env)?,
+                1024,
+            ),
             alerts_per_minute: vars::DEFENDER_ALERTS_PER_MINUTE.read(env)?,
             dedupe_window: vars::ALERT_DEDUPE_WINDOW_SECS.read(env)?,
             not_found_retries: vars::DEFENDER_NOT_FOUND_RETRIES.read(env)?,
             indicator: indicator_settings(env)?,
-            sightings: vars::MISP_SIGHTINGS.read(env)?.then(|| SightingSettings {
-                api_key: vars::MISP_SIGHTING_API_KEY.read(env),
-            }),
+            sightings: {
+                let api_key = vars::MISP_SIGHTING_API_KEY.try_read(env)?;
+                vars::MISP_SIGHTINGS
+                    .read(env)?
+                    .then_some(SightingSettings { api_key })
+            },
             sentinel: sentinel_settings(env)?,
+            state: TableSettings::from_env(env)?,
         })
     }
 }
 
+/// A token scope: `https://<resource>/.default`.
+fn scope(value: &str) -> Result<String, ConfigError> {
+    let ok = url::Url::parse(value).is_ok_and(|u| {
+        u.scheme() == "https" && u.host().is_some() && u.path().ends_with("/.default")
+    });
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError::new(
+            "DEFENDER_TOKEN_SCOPE",
+            "must be a scope such as https://api.securitycenter.microsoft.com/.default",
+        ))
+    }
+}
+
+/// The indicator settings, checked whether or not indicators are on.
 fn indicator_settings(env: &dyn Source) -> Result<Option<IndicatorSettings>, ConfigError> {
+    let settings = IndicatorSettings {
+        action: IndicatorAction::Audit,
+        expiry_days: vars::DEFENDER_INDICATOR_EXPIRY_DAYS.read(env)?,
+        severity: vars::DEFENDER_INDICATOR_SEVERITY
+            .read(env)?
+            .unwrap_or("Medium"),
+        max: vars::DEFENDER_INDICATOR_MAX.read(env)?,
+    };
     let action = match vars::DEFENDER_INDICATOR_ACTION.read(env)? {
         None | Some("off") => return Ok(None),
         Some("audit") => IndicatorAction::Audit,
         Some("block") => IndicatorAction::Block,
         Some(_) => IndicatorAction::BlockAndRemediate,
     };
-    Ok(Some(IndicatorSettings {
-        action,
-        expiry_days: vars::DEFENDER_INDICATOR_EXPIRY_DAYS.read(env)?,
-        severity: vars::DEFENDER_INDICATOR_SEVERITY
-            .read(env)?
-            .unwrap_or("Medium"),
-        max: vars::DEFENDER_INDICATOR_MAX.read(env)?,
-    }))
+    Ok(Some(IndicatorSettings { action, ..settings }))
 }
 
 fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, ConfigError> {
@@ -144,29 +172,35 @@ fn sentinel_settings(env: &dyn Source) -> Result<Option<SentinelSettings>, Confi
     if dce.is_none() && dcr.is_none() && stream.is_none() {
         return Ok(None);
     }
-    let need = |v: Option<String>, var: &'static str| {
-        v.ok_or_else(|| ConfigError::new(var, "is required when any SENTINEL_* setting is set"))
-    };
-    let dce = need(dce, "SENTINEL_DCE_URL")?;
-    let dcr = need(dcr, "SENTINEL_DCR_ID")?;
-    let stream = need(stream, "SENTINEL_STREAM")?;
+    // Each value set is checked first, so a malformed one is named rather than a missing one.
+    let dce = dce.map(|d| token_url("SENTINEL_DCE_URL", &d)).transpose()?;
     let plain = |s: &str| {
         s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
     };
-    if !plain(&dcr) {
+    if dcr.as_deref().is_some_and(|d| !plain(d)) {
         return Err(ConfigError::new(
             "SENTINEL_DCR_ID",
             "must be a dcr-… immutable id",
         ));
     }
-    if !plain(&stream) {
+    if stream.as_deref().is_some_and(|s| !plain(s)) {
         return Err(ConfigError::new(
             "SENTINEL_STREAM",
             "must be a stream name such as Custom-X_CL",
         ));
     }
-    let dce = token_url("SENTINEL_DCE_URL", &dce)?;
+    let need = |v: Option<String>, var: &'static str| {
+        v.ok_or_else(|| ConfigError::new(var, "is required when any SENTINEL_* setting is set"))
+    };
+    let dce = dce.ok_or_else(|| {
+        ConfigError::new(
+            "SENTINEL_DCE_URL",
+            "is required when any SENTINEL_* setting is set",
+        )
+    })?;
+    let dcr = need(dcr, "SENTINEL_DCR_ID")?;
+    let stream = need(stream, "SENTINEL_STREAM")?;
     let mut ingest_url = http::join(&dce, &format!("dataCollectionRules/{dcr}/streams/{stream}"));
     ingest_url.set_query(Some("api-version=2023-01-01"));
     Ok(Some(SentinelSettings { ingest_url }))

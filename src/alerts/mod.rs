@@ -18,6 +18,7 @@ pub mod budget;
 pub mod config;
 pub mod defender;
 pub mod indicator;
+pub mod ledger;
 pub mod outcome;
 pub mod retirement;
 pub mod sentinel;

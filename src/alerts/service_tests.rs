@@ -4,6 +4,7 @@
 use super::*;
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 use wiremock::matchers::{header, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

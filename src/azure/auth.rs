@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
 use crate::secret::Secret;
-use crate::settings::{ConfigError, Source, vars};
+use crate::settings::{ConfigError, Source, Text, guid, vars};
 use crate::text::clean_text;
 
 /// A token is renewed when less than this remains (what `azure_identity` itself does).
@@ -42,17 +42,42 @@ pub enum AuthMethod {
     AzureCli,
 }
 
+/// A tenant: its GUID, or one of its domain names (`contoso.onmicrosoft.com`).
+fn tenant(value: String) -> Result<String, ConfigError> {
+    let domain = value.contains('.')
+        && value
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if domain {
+        Ok(value)
+    } else {
+        guid("AZURE_TENANT_ID", &value).map_err(|_| {
+            ConfigError::new(
+                "AZURE_TENANT_ID",
+                "must be the tenant's GUID or domain name",
+            )
+        })
+    }
+}
+
 impl AuthMethod {
+    /// Reads the credential's settings; a client or tenant id that is set must be well-formed
+    /// whichever credential is chosen (the host's identity-based connections read some of them).
     pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
+        let id = |v: Text| v.read(env).map(|x| guid(v.name, &x)).transpose();
+        let managed_client = id(vars::MANAGED_IDENTITY_CLIENT_ID)?;
+        let client = id(vars::AZURE_CLIENT_ID)?;
+        let tenant_id = vars::AZURE_TENANT_ID.read(env).map(tenant).transpose()?;
+        let secret = vars::AZURE_CLIENT_SECRET.try_read(env)?;
         Ok(match vars::AZURE_AUTH.read(env)? {
             Some("client-secret") => Self::ClientSecret {
-                tenant_id: vars::AZURE_TENANT_ID.read(env),
-                client_id: vars::AZURE_CLIENT_ID.read(env),
-                secret: vars::AZURE_CLIENT_SECRET.read(env),
+                tenant_id,
+                client_id: client,
+                secret,
             },
             Some("azure-cli") => Self::AzureCli,
             _ => Self::ManagedIdentity {
-                client_id: vars::MANAGED_IDENTITY_CLIENT_ID.read(env),
+                client_id: managed_client,
             },
         })
     }
@@ -210,17 +235,39 @@ mod tests {
 
     #[test]
     fn managed_identity_is_the_default_and_reads_its_own_client_id_variable() {
-        let m = AuthMethod::from_env(&env(&[("AZURE_CLIENT_ID", "host-one")])).unwrap();
+        let host = "11111111-2222-4333-8444-555555555555";
+        let m = AuthMethod::from_env(&env(&[("AZURE_CLIENT_ID", host)])).unwrap();
         assert_eq!(m, AuthMethod::ManagedIdentity { client_id: None });
-        let m = AuthMethod::from_env(&env(&[("MANAGED_IDENTITY_CLIENT_ID", "mine")])).unwrap();
+        let mine = "6D7641BF-A4E8-4D5D-A653-03240A00020F";
+        let m = AuthMethod::from_env(&env(&[("MANAGED_IDENTITY_CLIENT_ID", mine)])).unwrap();
         assert_eq!(
             m,
             AuthMethod::ManagedIdentity {
-                client_id: Some("mine".into())
+                client_id: Some(mine.to_ascii_lowercase())
             }
         );
         let err = AuthMethod::from_env(&env(&[("AZURE_AUTH", "default")])).unwrap_err();
         assert_eq!(err.variable, "AZURE_AUTH");
+    }
+
+    #[test]
+    fn client_and_tenant_ids_must_be_well_formed_when_set() {
+        for (var, bad) in [
+            ("MANAGED_IDENTITY_CLIENT_ID", "mine"),
+            ("AZURE_CLIENT_ID", "------------------------------------"),
+            ("AZURE_TENANT_ID", "not a tenant!"),
+        ] {
+            let err = AuthMethod::from_env(&env(&[(var, bad)])).unwrap_err();
+            assert_eq!(err.variable, var);
+        }
+        let m = AuthMethod::from_env(&env(&[
+            ("AZURE_AUTH", "client-secret"),
+            ("AZURE_TENANT_ID", "contoso.onmicrosoft.com"),
+        ]))
+        .unwrap();
+        assert!(
+            matches!(m, AuthMethod::ClientSecret { tenant_id: Some(t), .. } if t == "contoso.onmicrosoft.com")
+        );
     }
 
     #[tokio::test]

@@ -20,12 +20,12 @@ use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, vars};
 
 const API_VERSION: &str = "2021-08-06";
-const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+pub(crate) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 /// One storage call ends within this.
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Azurite's well-known development account (public, documented by Microsoft).
-const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_KEY: &str =
+pub(crate) const DEV_ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// How requests are authorised.
@@ -57,7 +57,7 @@ pub enum QueueError {
     Token(String),
 }
 
-fn conn_parts(conn: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn conn_parts(conn: &str) -> impl Iterator<Item = (String, String)> + '_ {
     conn.split(';').filter_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -316,7 +316,7 @@ pub fn string_to_sign(
     )
 }
 
-fn sign(key: &Secret, to_sign: &str) -> String {
+pub(crate) fn sign(key: &Secret, to_sign: &str) -> String {
     let key = STANDARD.decode(key.expose()).unwrap_or_default();
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
     mac.update(to_sign.as_bytes());

@@ -56,15 +56,27 @@ pub(super) fn judge(
                 }
             }
         }
+        let emitted = matches.len() - before;
         fates[i] = Some(match first_error {
-            Some(e) => Fate::DeadLettered(format!(
-                "threat intel did not answer for {unanswered} hash(es): {e}"
-            )),
+            Some(e) => Fate::DeadLettered(dead_reason(unanswered, e, emitted)),
             None if matches.len() > before => Fate::Matched,
             None => Fate::Clean,
         });
     }
     matches
+}
+
+/// Why an event with unanswered hashes is dead-lettered. Its other hashes' matches were emitted
+/// all the same: a replay emits them again with the same `matchId`, which `RaiseAlerts` acts on
+/// once.
+fn dead_reason(unanswered: usize, e: &crate::intel::IntelError, emitted: usize) -> String {
+    let mut reason = format!("threat intel did not answer for {unanswered} hash(es): {e}");
+    if emitted > 0 {
+        reason.push_str(&format!(
+            "; {emitted} match(es) of this event were emitted already (a replay repeats their matchId, which RaiseAlerts acts on once)"
+        ));
+    }
+    reason
 }
 
 /// Counts every fate into `summary` and returns the dead-lettered events with their bytes.

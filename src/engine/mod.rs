@@ -8,6 +8,7 @@
 //! `host` decodes, the engine decides, `intel` answers.
 
 pub mod config;
+pub mod cpu;
 mod decode;
 mod distinct;
 mod fate;
@@ -88,17 +89,24 @@ pub struct BatchOutcome {
 /// Matches batches of Defender events against threat intel.
 pub struct Engine {
     resolver: Arc<Resolver>,
-    allowlist: Allowlist,
+    allowlist: Arc<Allowlist>,
     limits: Limits,
+    cpu: cpu::CpuPool,
 }
 
 impl Engine {
     pub fn new(resolver: Arc<Resolver>, allowlist: Allowlist, limits: Limits) -> Self {
         Self {
             resolver,
-            allowlist,
+            allowlist: Arc::new(allowlist),
             limits,
+            cpu: cpu::CpuPool::default(),
         }
+    }
+
+    /// Where CPU-heavy work of a batch runs (its decoding and answer too).
+    pub fn cpu(&self) -> &cpu::CpuPool {
+        &self.cpu
     }
 
     pub fn limits(&self) -> Limits {
@@ -106,24 +114,30 @@ impl Engine {
     }
 
     /// Decodes, looks up and matches one batch. `retries_left` says whether the host will call
-    /// again with the same batch if this attempt fails.
+    /// again with the same batch if this attempt fails. Decoding and judging are CPU work and
+    /// run on the blocking pool, off the async workers.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn process(&self, events: Vec<EventInput>, retries_left: bool) -> BatchOutcome {
         let started = Instant::now();
-        let mut summary = BatchSummary {
-            events: events.len(),
-            ..BatchSummary::default()
-        };
-        let (parsed, mut fates) = decode::decode(&events, &self.limits, &mut summary);
-        let distinct = distinct::distinct(&parsed, &self.allowlist, &mut summary);
+        let (limits, allowlist) = (self.limits, self.allowlist.clone());
+        let bytes: usize = events.iter().map(|e| e.bytes.len()).sum();
+        let (events, parsed, fates, distinct, summary) = self
+            .cpu
+            .run(bytes, move || {
+                let mut summary = BatchSummary {
+                    events: events.len(),
+                    ..BatchSummary::default()
+                };
+                let (parsed, fates) = decode::decode(&events, &limits, &mut summary);
+                let distinct = distinct::distinct(&parsed, &allowlist, &mut summary);
+                (events, parsed, fates, distinct, summary)
+            })
+            .await;
         let resolution = if distinct.is_empty() {
             Resolution::default()
         } else {
             self.resolver.resolve(&distinct).await
         };
-        summary.cache_hits = resolution.cache_hits;
-        summary.misp_requests = resolution.requests;
-        summary.unanswered = resolution.unanswered.len();
         let retry = match resolution.unanswered.values().next() {
             Some(e) if retries_left => Some(format!(
                 "{} of {} hashes unanswered ({e}); the host will retry the batch",
@@ -132,9 +146,20 @@ impl Engine {
             )),
             _ => None,
         };
-        let matches = fate::judge(&parsed, &resolution, &mut fates);
-        let dead = fate::settle(fates, events, &mut summary);
-        summary.matches = matches.len();
+        let (matches, dead, mut summary) = self
+            .cpu
+            .run(bytes, move || {
+                let (mut fates, mut summary) = (fates, summary);
+                summary.cache_hits = resolution.cache_hits;
+                summary.misp_requests = resolution.requests;
+                summary.unanswered = resolution.unanswered.len();
+                let matches = fate::judge(&parsed, &resolution, &mut fates);
+                drop(parsed);
+                let dead = fate::settle(fates, events, &mut summary);
+                summary.matches = matches.len();
+                (matches, dead, summary)
+            })
+            .await;
         summary.millis = started.elapsed().as_millis();
         BatchOutcome {
             matches,

@@ -71,36 +71,45 @@ pub fn decode_events(value: &Value) -> Result<(EventEncoding, Vec<EventBody>), T
 }
 
 fn decode_array(items: Vec<Value>) -> Result<(EventEncoding, Vec<EventBody>), TriggerError> {
-    let (mut decoded, mut texts, mut values) = (0, 0, 0);
+    let mut counts = [0usize; 3];
     let bodies = items
         .into_iter()
-        .map(|item| match item {
-            // Decided per element: a JSON text body (`{…}`) is never valid base64, so one odd
-            // element cannot turn the rest of a binary batch into text. Each is decoded once.
-            Value::String(s) => match decode_base64(&s) {
-                Some(bytes) => {
-                    decoded += 1;
-                    EventBody { bytes }
-                }
-                None => {
-                    texts += 1;
-                    text_body(s)
-                }
-            },
-            other => {
-                values += 1;
-                json_body(&other)
-            }
+        .map(|item| {
+            let (body, kind) = array_item(item, None);
+            counts[kind] += 1;
+            body
         })
         .collect();
-    let encoding = if values > 0 {
+    Ok((encoding_of(counts), bodies))
+}
+
+/// One element of the array: `item`, or the string `borrowed` when given. Decided per element:
+/// a JSON text body (`{…}`) is never valid base64, so one odd element cannot turn the rest of a
+/// binary batch into text. Each is decoded once. Returns the body and its kind: 0 base64,
+/// 1 text, 2 a JSON value.
+pub(super) fn array_item(item: Value, borrowed: Option<&str>) -> (EventBody, usize) {
+    match (borrowed, item) {
+        (Some(s), _) => match decode_base64(s) {
+            Some(bytes) => (EventBody { bytes }, 0),
+            None => (text_body(s.to_owned()), 1),
+        },
+        (None, Value::String(s)) => match decode_base64(&s) {
+            Some(bytes) => (EventBody { bytes }, 0),
+            None => (text_body(s), 1),
+        },
+        (None, other) => (json_body(&other), 2),
+    }
+}
+
+/// The batch's encoding from the kinds of its elements.
+pub(super) fn encoding_of([decoded, texts, values]: [usize; 3]) -> EventEncoding {
+    if values > 0 {
         EventEncoding::Json
     } else if texts > 0 || decoded == 0 {
         EventEncoding::Text
     } else {
         EventEncoding::Binary
-    };
-    Ok((encoding, bodies))
+    }
 }
 
 fn text_body(s: String) -> EventBody {

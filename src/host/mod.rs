@@ -8,12 +8,14 @@
 //! MISP or Defender.
 
 mod events;
+mod invocation;
 mod metadata;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use events::{EventBody, EventEncoding, TriggerError, decode_events};
+pub use invocation::{Invocation, InvocationError, decode_invocation, unescape_in_place};
 pub use metadata::{EventMeta, RetryContext, TriggerMetadata};
 
 /// The body the host sends for every non-HTTP trigger.

@@ -224,7 +224,7 @@ mod tests {
         let err = MispSettings::from_env(&e).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "MISP_CHUNK_SIZE: `lots` is not valid: invalid digit found in string"
+            "MISP_CHUNK_SIZE: `lots` is not valid (invalid digit found in string): must be between 1 and 100000"
         );
         let e = env(&[
             ("MISP_URL", "https://m"),
@@ -240,7 +240,11 @@ mod tests {
     fn zero_retry_attempts_or_breaker_failures_are_refused_with_their_range() {
         for var in ["MISP_RETRY_ATTEMPTS", "MISP_BREAKER_FAILURES"] {
             let err = LookupSettings::from_env(&env(&[(var, "0")])).unwrap_err();
-            assert_eq!(err.to_string(), format!("{var}: must be at least 1"));
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{var}: must be between 1 and ")),
+                "{err}"
+            );
         }
         let l = LookupSettings::from_env(&env(&[
             ("MISP_RETRY_ATTEMPTS", "1"),

@@ -8,6 +8,8 @@
 //! characters and bounds every field before it can reach a match, a log or an alert.
 
 #[cfg(feature = "service")]
+pub mod breaker;
+#[cfg(feature = "service")]
 pub mod config;
 #[cfg(feature = "service")]
 pub mod feed;
@@ -135,22 +137,39 @@ pub enum IntelError {
     Unreachable(String),
     #[error("MISP did not answer within {}", human_duration(*.0))]
     Timeout(Duration),
-    #[error("MISP rate limit reached")]
+    #[error("MISP rate limited the lookup (HTTP 429{})", retry_text(*.retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("MISP refused the API key (HTTP {0})")]
     Unauthorized(u16),
     #[error("MISP server error (HTTP {0})")]
     Server(u16),
-    #[error("MISP answered with something that is not a restSearch result: {0}")]
+    #[error("MISP answered badly (not a restSearch result): {0}")]
     InvalidResponse(String),
-    #[error("the lookup deadline of {} passed before MISP answered", human_duration(*.0))]
-    Deadline(Duration),
+    /// The invocation's deadline passed first; `last` is what MISP last did wrong, if anything.
+    #[error("the lookup deadline of {} passed before MISP answered{}", human_duration(*.after), last_text(.last.as_deref()))]
+    Deadline {
+        after: Duration,
+        last: Option<Box<IntelError>>,
+    },
     #[error("the shared lookup this batch waited on was abandoned")]
     Abandoned,
-    #[error("MISP failed repeatedly; not asking again for {}", human_duration(*.retry_in))]
-    CircuitOpen { retry_in: Duration },
+    /// The breaker would keep the lookup waiting past the invocation's deadline.
+    #[error("{last}; MISP is not asked again for {}, past this invocation's deadline", human_duration(*.retry_in))]
+    CircuitOpen {
+        retry_in: Duration,
+        last: Box<IntelError>,
+    },
     #[error("the IOC snapshot has not finished its first load")]
     SnapshotLoading,
+}
+
+fn retry_text(d: Option<Duration>) -> String {
+    d.map(|d| format!(", Retry-After {} s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+fn last_text(last: Option<&IntelError>) -> String {
+    last.map(|e| format!(" (last: {e})")).unwrap_or_default()
 }
 
 impl IntelError {
@@ -163,7 +182,7 @@ impl IntelError {
             IntelError::Unauthorized(_) => "unauthorized",
             IntelError::Server(_) => "server-error",
             IntelError::InvalidResponse(_) => "invalid-response",
-            IntelError::Deadline(_) => "deadline",
+            IntelError::Deadline { .. } => "deadline",
             IntelError::Abandoned => "abandoned",
             IntelError::CircuitOpen { .. } => "circuit-open",
             IntelError::SnapshotLoading => "snapshot-loading",
@@ -315,14 +334,19 @@ mod tests {
         assert_eq!(e.to_string(), "MISP did not answer within 30s");
         let e = IntelError::CircuitOpen {
             retry_in: Duration::from_millis(2_345),
+            last: Box::new(IntelError::Server(503)),
         };
         assert_eq!(
             e.to_string(),
-            "MISP failed repeatedly; not asking again for 2.3s"
+            "MISP server error (HTTP 503); MISP is not asked again for 2.3s, past this invocation's deadline"
         );
         assert_eq!(human_duration(Duration::from_micros(12_345)), "12ms");
+        let e = IntelError::Deadline {
+            after: Duration::from_secs(60),
+            last: None,
+        };
         assert_eq!(
-            IntelError::Deadline(Duration::from_secs(60)).to_string(),
+            e.to_string(),
             "the lookup deadline of 60s passed before MISP answered"
         );
     }

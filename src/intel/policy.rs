@@ -1,26 +1,25 @@
 //! The fault policy of every MISP request, as declared data: [`RetryPolicy`] (bounded attempts
-//! with jittered exponential backoff, a `Retry-After` up to the longest backoff waited out, never
-//! past a deadline), run by [`RetryPolicy::run`] for lookups, snapshot pages and sightings alike;
-//! and, in front of lookups, [`CircuitBreaker`] (after repeated failures, or a 429 with
-//! `Retry-After`, every lookup fails at once until the cool-down ends, so a down MISP fails
-//! batches fast instead of stacking timeouts).
+//! with jittered exponential backoff, a `Retry-After` waited out when it ends before the deadline,
+//! never past it), run by [`RetryPolicy::run`] for lookups, snapshot pages and sightings alike;
+//! in front of lookups, the [`CircuitBreaker`] (see [`super::breaker`]): each attempt waits for
+//! its admission, within the deadline, and tells it how the request went.
 
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
 
 use super::IntelError;
+pub use super::breaker::{BreakerSettings, CircuitBreaker};
 use crate::settings::vars;
 
 /// The first backoff, before jitter; it doubles with each attempt.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
-/// The longest backoff, and the longest `Retry-After` waited out inside an invocation.
+/// The longest backoff, and the longest `Retry-After` waited out by a request without a deadline.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Attempts per chunk, backoff bounds, and the longest wait taken inside an invocation.
+/// Attempts per chunk, backoff bounds, and the longest wait taken without a deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub attempts: u32,
@@ -51,12 +50,13 @@ impl RetryPolicy {
         floor + (nominal - floor).mul_f64(jitter)
     }
 
-    /// Runs `op` until it succeeds or the policy gives up: after [`Self::attempts`] attempts, on
-    /// a failure that cannot pass by trying again ([`retryable`]), when the wait (the server's
-    /// `Retry-After`, else [`Self::backoff`]) is longer than [`Self::max_delay`] or would end
-    /// past `deadline`. With a breaker, every attempt is checked against it and counted by it.
-    /// `op` says how many remote requests it made; the total is returned with the result.
-    /// `what` names the request in the log line of each retry.
+    /// Runs `op` until it succeeds or the policy gives up: after [`Self::attempts`] requests, on
+    /// a failure that cannot pass by trying again ([`retryable`]), or when the wait (the server's
+    /// `Retry-After`, else [`Self::backoff`]) would end past `deadline` (without one: when it is
+    /// longer than [`Self::max_delay`]). With a breaker, every attempt first waits for its
+    /// admission ([`CircuitBreaker::admit`]), which does not count as an attempt, and reports
+    /// its outcome to it. `op` says how many remote requests it made; the total is returned with
+    /// the result. `what` names the request in the log line of each retry.
     pub async fn run<T, Fut>(
         &self,
         what: &'static str,
@@ -70,15 +70,19 @@ impl RetryPolicy {
         let mut attempt = 0;
         let mut requests = 0;
         loop {
-            if let Some(Err(open)) = breaker.map(CircuitBreaker::check) {
-                return (Err(open), requests);
-            }
+            let permit = match breaker {
+                Some(b) => match b.admit(deadline).await {
+                    Ok(p) => Some(p),
+                    Err(e) => return (Err(e), requests),
+                },
+                None => None,
+            };
             let (result, made) = op().await;
             requests += made;
             let e = match result {
                 Ok(value) => {
-                    if let Some(b) = breaker {
-                        b.record_success();
+                    if let Some(p) = permit {
+                        p.success();
                     }
                     return (Ok(value), requests);
                 }
@@ -86,8 +90,8 @@ impl RetryPolicy {
                 Err(e @ IntelError::SnapshotLoading) => return (Err(e), requests),
                 Err(e) => e,
             };
-            if let Some(b) = breaker {
-                b.record_failure(&e);
+            if let Some(p) = permit {
+                p.failure(&e);
             }
             attempt += 1;
             let wait = match &e {
@@ -96,12 +100,32 @@ impl RetryPolicy {
                 } => *d,
                 _ => self.backoff(attempt - 1),
             };
-            let in_time = deadline.is_none_or(|d| Instant::now() + wait < d);
-            if attempt >= self.attempts || !retryable(&e) || !in_time || wait > self.max_delay {
+            let in_time = match deadline {
+                Some(d) => Instant::now() + wait < d,
+                None => wait <= self.max_delay,
+            };
+            if attempt >= self.attempts || !retryable(&e) {
+                return (Err(e), requests);
+            }
+            if !in_time {
+                // Say so when it is the server that asked for the longer wait.
+                let e = match e {
+                    IntelError::RateLimited { .. } if deadline.is_some() => {
+                        IntelError::CircuitOpen {
+                            retry_in: wait,
+                            last: Box::new(e),
+                        }
+                    }
+                    e => e,
+                };
                 return (Err(e), requests);
             }
             tracing::info!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying {what}");
-            tokio::time::sleep(wait).await;
+            // A rate limit opened the breaker for its Retry-After: the admission waits for it.
+            let rate_limited = matches!(e, IntelError::RateLimited { .. });
+            if !(rate_limited && breaker.is_some()) {
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 }
@@ -112,88 +136,9 @@ pub fn retryable(e: &IntelError) -> bool {
         e,
         IntelError::Unauthorized(_)
             | IntelError::CircuitOpen { .. }
-            | IntelError::Deadline(_)
+            | IntelError::Deadline { .. }
             | IntelError::Abandoned
     )
-}
-
-/// Consecutive failures that open the breaker, and how long it stays open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
-    pub failures: u32,
-    pub cooldown: Duration,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        Self {
-            failures: vars::MISP_BREAKER_FAILURES.default,
-            cooldown: vars::MISP_BREAKER_COOLDOWN_SECS.default(),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct BreakerState {
-    consecutive: u32,
-    open_until: Option<Instant>,
-}
-
-/// A process-wide circuit breaker. Closed: requests pass. Open: they fail at once. When the
-/// cool-down ends, requests pass again; one more failure re-opens it.
-#[derive(Debug)]
-pub struct CircuitBreaker {
-    settings: BreakerSettings,
-    state: Mutex<BreakerState>,
-}
-
-impl CircuitBreaker {
-    pub fn new(settings: BreakerSettings) -> Self {
-        Self {
-            settings,
-            state: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `Err` while open, with the time left.
-    pub fn check(&self) -> Result<(), IntelError> {
-        match self.lock().open_until {
-            Some(until) if until > Instant::now() => Err(IntelError::CircuitOpen {
-                retry_in: until - Instant::now(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_success(&self) {
-        let mut s = self.lock();
-        s.consecutive = 0;
-        s.open_until = None;
-    }
-
-    /// Counts a failure; a rate limit opens the breaker for its `Retry-After` at once.
-    pub fn record_failure(&self, e: &IntelError) {
-        let mut s = self.lock();
-        s.consecutive += 1;
-        let open_for = match e {
-            IntelError::RateLimited { retry_after } => {
-                Some(retry_after.unwrap_or(self.settings.cooldown))
-            }
-            _ if s.consecutive >= self.settings.failures => Some(self.settings.cooldown),
-            _ => None,
-        };
-        if let Some(d) = open_for {
-            let until = Instant::now() + d;
-            if s.open_until.is_none_or(|u| u < until) {
-                tracing::warn!(seconds = d.as_secs(), error = %e, "threat intel circuit opened");
-                s.open_until = Some(until);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -219,35 +164,38 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_breaker_opens_after_repeated_failures_and_closes_after_the_cooldown() {
-        let b = CircuitBreaker::new(BreakerSettings {
-            failures: 3,
-            cooldown: Duration::from_millis(100),
-        });
-        for _ in 0..2 {
-            b.record_failure(&IntelError::Server(500));
-        }
-        assert!(b.check().is_ok());
-        b.record_failure(&IntelError::Server(500));
-        assert!(matches!(b.check(), Err(IntelError::CircuitOpen { .. })));
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        assert!(b.check().is_ok());
-        b.record_success();
-        b.record_failure(&IntelError::Server(500));
-        assert!(b.check().is_ok(), "a success reset the count");
-    }
-
-    #[test]
-    fn a_rate_limit_opens_the_breaker_for_its_retry_after() {
+    async fn a_retry_after_that_ends_before_the_deadline_is_waited_out_and_a_later_one_is_not() {
+        let p = RetryPolicy::default();
         let b = CircuitBreaker::new(BreakerSettings::default());
-        b.record_failure(&IntelError::RateLimited {
-            retry_after: Some(Duration::from_secs(120)),
-        });
-        match b.check() {
-            Err(IntelError::CircuitOpen { retry_in }) => {
-                assert!(retry_in > Duration::from_secs(100))
+        for (retry_after, answered) in [(30, true), (90, false)] {
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(60);
+            let (result, requests) = p
+                .run("test", Some(deadline), Some(&b), || {
+                    let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        if n == 0 {
+                            let retry_after = Some(Duration::from_secs(retry_after));
+                            (Err(IntelError::RateLimited { retry_after }), 1)
+                        } else {
+                            (Ok(()), 1)
+                        }
+                    }
+                })
+                .await;
+            assert_eq!(
+                result.is_ok(),
+                answered,
+                "Retry-After {retry_after}: {result:?}"
+            );
+            assert_eq!(requests, if answered { 2 } else { 1 });
+            let waited = started.elapsed();
+            if answered {
+                assert_eq!(waited, Duration::from_secs(retry_after));
+            } else {
+                assert_eq!(waited, Duration::ZERO, "no point waiting past the deadline");
             }
-            other => panic!("{other:?}"),
         }
     }
 

@@ -1,20 +1,21 @@
 //! `POST /MatchEvents`: one Event Hub batch from the host in; matches on the `matches` queue
 //! output and dead letters on the `deadletter` blob output, or a 500 asking the host to retry.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::reply::{bad_request, body_rejected, host_reply};
+use super::body::{self, BodyLimits};
+use super::listener::ConnHandle;
+use super::reply::{bad_request, body_failed, reserved_reply};
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::{BatchOutcome, EventInput};
 use crate::host::{
-    EventEncoding, InvocationRequest, InvocationResponse, TriggerMetadata, decode_events,
+    EventEncoding, InvocationError, InvocationResponse, TriggerMetadata, decode_invocation,
 };
+use crate::text::clean_text;
 
 /// Trigger binding name of `MatchEvents` (function.json `name`).
 pub const EVENTS_BINDING: &str = "events";
@@ -30,46 +31,70 @@ struct Batch {
 }
 
 #[tracing::instrument(skip_all, fields(invocation = tracing::field::Empty))]
-pub async fn match_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let invocation_id = headers
+pub async fn match_events(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let invocation_id = parts
+        .headers
         .get("x-azure-functions-invocationid")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(|v| clean_text(v, 64));
     if let Some(id) = &invocation_id {
         tracing::Span::current().record("invocation", id.as_str());
     }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejected(&rejection),
+    let mut reservation = state.budget.reserve();
+    let limits = BodyLimits {
+        max_bytes: state.engine.limits().max_request_bytes,
+        timeout: state.listener.body_timeout,
+        reserve_per_byte: 2,
     };
-    let batch = match read_batch(body) {
+    let conn = parts.extensions.get::<ConnHandle>();
+    let bytes = match body::read(body, &parts.headers, limits, &mut reservation, conn).await {
+        Ok(bytes) => bytes,
+        Err(e) => return body_failed(e),
+    };
+    let body_len = bytes.len();
+    // Decoding is CPU work: off the async workers, so `GET /` and the other invocations go on.
+    let batch = match state
+        .engine
+        .cpu()
+        .run(body_len, move || read_batch(bytes.join()))
+        .await
+    {
         Ok(batch) => batch,
         Err(reason) => return bad_request(reason),
     };
+    reservation.shrink(body_len);
     let outcome = state
         .engine
         .process(batch.inputs, batch.meta.retries_left())
         .await;
-    answer(outcome, &batch.meta, batch.encoding, invocation_id)
+    let (meta, encoding) = (batch.meta, batch.encoding);
+    let (status, body) = state
+        .engine
+        .cpu()
+        .run(body_len, move || {
+            let (status, response) = answer(outcome, &meta, encoding, invocation_id);
+            (
+                status,
+                serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            )
+        })
+        .await;
+    reserved_reply(status, body, reservation)
 }
 
-/// The host's invocation request, decoded down to the engine's input; `Err` says why it cannot be.
-fn read_batch(body: Bytes) -> Result<Batch, String> {
-    let request: InvocationRequest = serde_json::from_slice(&body)
-        .map_err(|e| format!("MatchEvents: the request is not a host invocation: {e}"))?;
-    drop(body);
-    let Some(trigger) = request.data(EVENTS_BINDING) else {
-        return Err(format!(
-            "MatchEvents: the request has no `{EVENTS_BINDING}` trigger data"
-        ));
-    };
-    let (encoding, bodies) = decode_events(trigger).map_err(|e| format!("MatchEvents: {e}"))?;
-    let meta = TriggerMetadata::parse(&request.metadata);
-    let inputs = bodies
+/// The host's invocation request, decoded down to the engine's input; `Err` says why it cannot
+/// be. The body is consumed (and reused while decoding).
+fn read_batch(body: Vec<u8>) -> Result<Batch, String> {
+    let invocation = decode_invocation(body, EVENTS_BINDING).map_err(|e| match e {
+        InvocationError::Envelope(e) => {
+            format!("MatchEvents: the request is not a host invocation: {e}")
+        }
+        InvocationError::Trigger(e) => format!("MatchEvents: {e}"),
+    })?;
+    let meta = invocation.metadata;
+    let inputs = invocation
+        .events
         .into_iter()
         .enumerate()
         .map(|(i, b)| EventInput {
@@ -79,7 +104,7 @@ fn read_batch(body: Bytes) -> Result<Batch, String> {
         .collect();
     Ok(Batch {
         meta,
-        encoding,
+        encoding: invocation.encoding,
         inputs,
     })
 }
@@ -91,7 +116,7 @@ fn answer(
     meta: &TriggerMetadata,
     encoding: EventEncoding,
     invocation_id: Option<String>,
-) -> Response {
+) -> (StatusCode, InvocationResponse) {
     let summary = &outcome.summary;
     let partition = meta.partition_id.as_deref().unwrap_or("?");
     let line = match outcome.retry {
@@ -116,9 +141,9 @@ fn answer(
     );
     if let Some(reason) = outcome.retry {
         tracing::warn!(%reason, retry = %meta.retry_text(), "asking the host to retry the batch");
-        return host_reply(
+        return (
             StatusCode::INTERNAL_SERVER_ERROR,
-            &InvocationResponse::with_logs(vec![line, reason]),
+            InvocationResponse::with_logs(vec![line, reason]),
         );
     }
     let mut logs = vec![line];
@@ -142,5 +167,5 @@ fn answer(
         dead.map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
             .unwrap_or(Value::Null),
     );
-    host_reply(StatusCode::OK, &response)
+    (StatusCode::OK, response)
 }

@@ -3,17 +3,17 @@
 //! another try, 503 when one is deferred, 500 when one failed, 400 for a message that is not a
 //! match (it reaches `misp-matches-poison` after `maxDequeueCount`).
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::AppState;
-use super::reply::{bad_request, host_reply};
+use super::body::{self, BodyLimits};
+use super::listener::ConnHandle;
+use super::reply::{bad_request, body_failed, host_reply};
 use crate::host::{InvocationRequest, InvocationResponse, TriggerMetadata};
 use crate::matches::MatchRecord;
-use crate::text::clean_text;
 
 /// Trigger binding name of `RaiseAlerts` (function.json `name`).
 pub const MATCH_BINDING: &str = "match";
@@ -27,20 +27,33 @@ pub fn decode_match(value: &Value) -> Result<MatchRecord, String> {
             Value::String(s) => {
                 v = serde_json::from_str(&s).map_err(|e| format!("the message is not JSON: {e}"))?
             }
-            Value::Object(_) => {
-                return serde_json::from_value(v)
-                    .map_err(|e| clean_text(&format!("the message is not a match: {e}"), 300));
-            }
+            Value::Object(_) => return MatchRecord::from_message(v),
             _ => break,
         }
     }
     Err("the message is not a JSON object".into())
 }
 
+/// The largest `RaiseAlerts` invocation read: a queue message holds 64 KB, and the host copies
+/// its top-level properties into `Metadata` as well.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
 /// `POST /RaiseAlerts`: one queue message, every action, one answer.
 #[tracing::instrument(skip_all, fields(match_id = tracing::field::Empty))]
-pub async fn raise_alerts(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: InvocationRequest = match serde_json::from_slice(&body) {
+pub async fn raise_alerts(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut reservation = state.budget.reserve();
+    let limits = BodyLimits {
+        max_bytes: MAX_REQUEST_BYTES,
+        timeout: state.listener.body_timeout,
+        reserve_per_byte: 1,
+    };
+    let conn = parts.extensions.get::<ConnHandle>();
+    let body = match body::read(body, &parts.headers, limits, &mut reservation, conn).await {
+        Ok(body) => body,
+        Err(e) => return body_failed(e),
+    };
+    let request: InvocationRequest = match serde_json::from_slice(&body.join()) {
         Ok(r) => r,
         Err(e) => {
             return bad_request(format!(

@@ -86,9 +86,12 @@ where
         let Some(text) = optional(env, self.name) else {
             return Ok(self.default);
         };
-        let value: T = text
-            .parse()
-            .map_err(|e| ConfigError::new(self.name, format!("`{text}` is not valid: {e}")))?;
+        let value: T = text.parse().map_err(|e| {
+            ConfigError::new(
+                self.name,
+                format!("`{}` is not valid ({e}): {}", quoted(&text), self.range()),
+            )
+        })?;
         self.check(value)
     }
 
@@ -125,17 +128,28 @@ where
     }
 }
 
-/// A duration in whole seconds: a [`Number`] of seconds.
+/// A bad value as an error quotes it: at most 40 characters, control characters dropped (the
+/// value is not a secret, but it may be anything).
+fn quoted(text: &str) -> String {
+    crate::text::clean_text(text, 40)
+}
+
+/// A duration in whole seconds: a [`Number`] of seconds, always bounded above (a duration added to
+/// an instant must not overflow).
 #[derive(Debug, Clone, Copy)]
 pub struct Seconds(pub Number<u64>);
 
 impl Seconds {
-    pub const fn new(default: u64, min: u64) -> Self {
-        Self(Number::new(default, min))
+    pub const fn new(default: u64, min: u64, max: u64) -> Self {
+        Self(Number::new(default, min).at_most(max))
     }
 
     pub const fn named(self, name: &'static str) -> Self {
         Self(self.0.named(name))
+    }
+
+    pub const fn because(self, note: &'static str) -> Self {
+        Self(self.0.because(note))
     }
 
     pub const fn default(&self) -> Duration {
@@ -316,12 +330,25 @@ impl SecretText {
         Self { name, ..self }
     }
 
+    /// The value, or `None` when unset. A value with a control character (a newline, an escape)
+    /// is refused without being echoed: a key travels in an HTTP header, where none is allowed.
+    pub fn try_read(&self, env: &dyn Source) -> Result<Option<Secret>, ConfigError> {
+        match optional(env, self.name) {
+            Some(v) if v.chars().any(char::is_control) => Err(ConfigError::new(
+                self.name,
+                "holds a control character (a newline or an escape), which no key or connection string has",
+            )),
+            v => Ok(v.map(Secret::new)),
+        }
+    }
+
+    /// [`Self::try_read`], with a malformed value read as unset (reported by `try_read` at start).
     pub fn read(&self, env: &dyn Source) -> Option<Secret> {
-        optional(env, self.name).map(Secret::new)
+        self.try_read(env).ok().flatten()
     }
 
     pub fn require(&self, env: &dyn Source) -> Result<Secret, ConfigError> {
-        self.read(env)
+        self.try_read(env)?
             .ok_or_else(|| ConfigError::new(self.name, "is required but not set"))
     }
 
@@ -359,7 +386,19 @@ mod tests {
         let err = n.read(&env(&[("N", "lots")])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "N: `lots` is not valid: invalid digit found in string"
+            "N: `lots` is not valid (invalid digit found in string): must be at least 1"
+        );
+        let err = Seconds::new(60, 1, 300)
+            .named("S")
+            .read(&env(&[("S", "18446744073709551615")]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "S: must be between 1 and 300");
+        let err = n
+            .read(&env(&[("N", "99999999999999999999999")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "N: `99999999999999999999999` is not valid (number too large to fit in target type): must be at least 1"
         );
     }
 

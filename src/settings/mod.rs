@@ -47,10 +47,12 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The problem is kept to one clean line (a bad value may hold anything, a newline or an
+    /// escape sequence included) of at most 400 characters.
     pub fn new(variable: &'static str, problem: impl Into<String>) -> Self {
         Self {
             variable,
-            problem: problem.into(),
+            problem: crate::text::clean_text(&problem.into(), 400),
         }
     }
 }
@@ -63,6 +65,8 @@ fn optional(env: &dyn Source, var: &'static str) -> Option<String> {
 }
 
 /// An `http(s)` URL; plain `http` to a non-loopback host is allowed but reported by [`is_plain_remote`].
+/// A URL with a user name or password (`user:password@host`) is refused, without echoing it:
+/// URLs are logged, and credentials go in their own settings.
 pub fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -71,7 +75,20 @@ pub fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
             "must be an http:// or https:// URL with a host",
         ));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            var,
+            "must not hold a user name or password (`user:password@`): URLs are logged; a key goes in its own setting",
+        ));
+    }
     Ok(url)
+}
+
+/// A GUID (an Entra client or tenant id), in its canonical lowercase form.
+pub fn guid(var: &'static str, value: &str) -> Result<String, ConfigError> {
+    uuid::Uuid::try_parse(value.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ConfigError::new(var, "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"))
 }
 
 /// Whether a URL sends traffic in clear text beyond this machine.
@@ -104,6 +121,26 @@ mod tests {
         assert!(!is_plain_remote(&Url::parse("http://127.0.0.1:9").unwrap()));
         assert!(!is_plain_remote(&Url::parse("http://localhost:9").unwrap()));
         assert!(!is_plain_remote(&Url::parse("https://misp.corp").unwrap()));
+    }
+
+    #[test]
+    fn a_url_with_a_user_or_password_is_refused_without_echoing_them() {
+        let err = http_url("MISP_URL", "https://admin:hunter2@misp.example/").unwrap_err();
+        assert_eq!(err.variable, "MISP_URL");
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+        assert!(!format!("{err}").contains("admin"));
+        assert!(http_url("MISP_URL", "https://admin@misp.example/").is_err());
+        assert!(http_url("MISP_URL", "https://misp.example:8443/misp").is_ok());
+    }
+
+    #[test]
+    fn a_guid_is_read_in_its_canonical_form() {
+        assert_eq!(
+            guid("X", " 5C7641BF-A4E8-4D5D-A653-03240A00020F ").unwrap(),
+            "5c7641bf-a4e8-4d5d-a653-03240a00020f"
+        );
+        assert!(guid("X", "------------------------------------").is_err());
+        assert!(guid("X", "garbage").is_err());
     }
 
     #[test]

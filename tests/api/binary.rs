@@ -103,3 +103,69 @@ fn serve_refuses_to_start_without_a_valid_port_and_names_the_variable() {
         );
     }
 }
+
+#[test]
+fn serve_refuses_a_setting_out_of_range_an_invalid_log_filter_or_a_url_with_a_password_before_it_listens()
+ {
+    let reserved = reserved_port();
+    let port = reserved.local_addr().unwrap().port().to_string();
+    for (var, value, expect) in [
+        (
+            "MISP_DEADLINE_SECS",
+            "18446744073709551615",
+            "MISP_DEADLINE_SECS: must be between 1 and 300",
+        ),
+        (
+            "MISP_BREAKER_COOLDOWN_SECS",
+            "18446744073709551615",
+            "MISP_BREAKER_COOLDOWN_SECS: must be between 0 and 300",
+        ),
+        (
+            "ALERT_DEDUPE_WINDOW_SECS",
+            "18446744073709551615",
+            "ALERT_DEDUPE_WINDOW_SECS: must be between 0 and 2592000",
+        ),
+        (
+            "MATCH_MAX_EVENTS",
+            "0",
+            "MATCH_MAX_EVENTS: must be between 1 and",
+        ),
+        (
+            "MATCH_MAX_REQUEST_BYTES",
+            "0",
+            "MATCH_MAX_REQUEST_BYTES: must be between",
+        ),
+        (
+            "RUST_LOG",
+            "info,defender_misp=loud",
+            "RUST_LOG: `info,defender_misp=loud` is not a log filter",
+        ),
+        (
+            "MISP_URL",
+            "https://admin:Pa55w0rd-xyz@misp.example",
+            "MISP_URL: must not hold a user name or password",
+        ),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_defender-misp"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", &port)
+            .env("MISP_URL", "https://misp.example")
+            .env("MISP_API_KEY", MISP_KEY)
+            .env(var, value);
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(expect), "{var}={value}: {stderr}");
+        assert!(
+            !stdout.contains("ready"),
+            "{var}: it never served: {stdout}"
+        );
+        assert!(
+            !format!("{stdout}{stderr}").contains("Pa55w0rd"),
+            "the password never shows"
+        );
+    }
+    drop(reserved);
+}

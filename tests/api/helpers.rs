@@ -23,14 +23,17 @@ use crate::stub_misp::{MISP_KEY, StubAttribute, StubMisp};
 pub const IDENTITY_HEADER: &str = "stub-identity-header-4c1e";
 pub const DEFENDER_TOKEN: &str = "defender-bearer-token-7d1f";
 pub const MONITOR_TOKEN: &str = "monitor-bearer-token-93ab";
+pub const STORAGE_TOKEN: &str = "storage-bearer-token-5e2c";
 pub const SIGHTING_KEY: &str = "misp-sighting-key-0b7a";
 pub const DEFENDER_RESOURCE: &str = "https://api.securitycenter.microsoft.com";
 pub const MONITOR_RESOURCE: &str = "https://monitor.azure.com";
+pub const STORAGE_RESOURCE: &str = "https://storage.azure.com";
 /// Every secret the tests hand the handler; none may reach an answer or a log.
-pub const SECRETS: [&str; 5] = [
+pub const SECRETS: [&str; 6] = [
     IDENTITY_HEADER,
     DEFENDER_TOKEN,
     MONITOR_TOKEN,
+    STORAGE_TOKEN,
     MISP_KEY,
     SIGHTING_KEY,
 ];
@@ -155,6 +158,7 @@ async fn mount_tokens(server: &MockServer) {
     for (resource, token) in [
         (DEFENDER_RESOURCE, DEFENDER_TOKEN),
         (MONITOR_RESOURCE, MONITOR_TOKEN),
+        (STORAGE_RESOURCE, STORAGE_TOKEN),
     ] {
         Mock::given(method("GET"))
             .and(path("/msi/token"))

@@ -139,8 +139,8 @@ async fn size_limits_dead_letter_the_event_and_say_which_limit() {
 
 #[tokio::test]
 async fn a_request_over_the_body_limit_gets_a_json_answer_not_a_crash() {
-    let app = spawn_app_with(vec![], &[("MATCH_MAX_REQUEST_BYTES", "100000")]).await;
-    let events = vec![vec![b'{'; 200_000]];
+    let app = spawn_app_with(vec![], &[("MATCH_MAX_REQUEST_BYTES", "1048576")]).await;
+    let events = vec![vec![b'{'; 2_000_000]];
     let body = host_sim::invocation(&events, host_sim::Declared::ManyBinary, None, 1);
     let result = host_sim::invoke(&app.client, &app.address, "MatchEvents", &body).await;
     assert_eq!(result.status, 413);

@@ -102,6 +102,7 @@ pub mod matchers {
     pub enum Matcher {
         Method(String),
         Path(String),
+        PathPrefix(String),
         Header(String, String),
         QueryParam(String, String),
     }
@@ -112,6 +113,10 @@ pub mod matchers {
 
     pub fn path(p: impl Into<String>) -> Matcher {
         Matcher::Path(p.into())
+    }
+
+    pub fn path_prefix(p: impl Into<String>) -> Matcher {
+        Matcher::PathPrefix(p.into())
     }
 
     pub fn header(name: impl Into<String>, value: impl Into<String>) -> Matcher {
@@ -127,6 +132,7 @@ pub mod matchers {
             match self {
                 Matcher::Method(m) => r.method.as_str() == m,
                 Matcher::Path(p) => r.url.path() == p,
+                Matcher::PathPrefix(p) => r.url.path().starts_with(p.as_str()),
                 Matcher::Header(k, v) => r
                     .headers
                     .get_all(k.as_str())

@@ -88,6 +88,8 @@ pub enum Fault {
     WrongShape,
     /// Every n-th request fails with the inner fault; the others are answered.
     Every(usize, Box<Fault>),
+    /// The first n requests fail with the inner fault; the later ones are answered.
+    First(usize, Box<Fault>),
 }
 
 #[derive(Default)]
@@ -145,6 +147,8 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
     let fault = match state.fault.clone() {
         Fault::Every(n, inner) if state.bodies.len().is_multiple_of(n) => *inner,
         Fault::Every(..) => Fault::None,
+        Fault::First(n, inner) if state.bodies.len() <= n => *inner,
+        Fault::First(..) => Fault::None,
         other => other,
     };
     match fault {
@@ -174,7 +178,7 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
             return json_reply(200, &json!({"response": {"Attribute": []}})).set_delay(d);
         }
         Fault::WrongShape => return json_reply(200, &json!({"Attribute": "nope"})),
-        Fault::Every(..) => unreachable!("resolved above"),
+        Fault::Every(..) | Fault::First(..) => unreachable!("resolved above"),
     }
     let values = filter_values(body.get("value")).unwrap_or_default();
     let types = filter_values(body.get("type"));

@@ -1,14 +1,15 @@
 //! In-flight sharing: while one invocation asks the source about a hash, another that needs the
 //! same hash waits for that answer (a `watch` channel per hash) instead of asking again. The
 //! owner's entries leave the map however its lookup ends ([`InflightGuard`]), so nobody waits on
-//! an abandoned request; a waiter whose owner gave up gets [`IntelError::Abandoned`].
+//! an abandoned request; a waiter whose owner gave up gets [`IntelError::Abandoned`] (and then
+//! asks the source itself).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-use super::{Resolution, Waiting};
+use super::Waiting;
 use crate::intel::{IntelError, Verdict};
 use crate::records::{FileHash, Seeded};
 
@@ -75,25 +76,18 @@ impl Drop for InflightGuard {
     }
 }
 
-/// Waits for each answer another invocation owes and puts it in `out`.
-pub(super) async fn wait_for(waiting: Waiting, out: &mut Resolution) {
+/// Waits for each answer another invocation owes: the verdict, the owner's error, or
+/// [`IntelError::Abandoned`] when the owner went away without answering.
+pub(super) async fn wait_for(waiting: Waiting) -> Vec<(FileHash, Result<Verdict, IntelError>)> {
+    let mut out = Vec::with_capacity(waiting.len());
     for (hash, mut rx) in waiting {
         let answer = rx
             .wait_for(Option::is_some)
             .await
             .ok()
-            .and_then(|a| a.clone());
-        match answer {
-            Some(Ok(v)) => {
-                out.shared += 1;
-                out.verdicts.insert(hash, v);
-            }
-            Some(Err(e)) => {
-                out.unanswered.insert(hash, e);
-            }
-            None => {
-                out.unanswered.insert(hash, IntelError::Abandoned);
-            }
-        }
+            .and_then(|a| a.clone())
+            .unwrap_or(Err(IntelError::Abandoned));
+        out.push((hash, answer));
     }
+    out
 }

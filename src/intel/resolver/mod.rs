@@ -3,14 +3,15 @@
 //!
 //! Hits and misses are cached with separate lifetimes (a lifetime of zero turns that side off;
 //! `cache`). A hash already being looked up by another invocation is not asked again: the
-//! second one waits for the first one's answer (`inflight`). Chunks run concurrently, each
+//! second one waits for the first one's answer (`inflight`); when that one fails or is cancelled,
+//! the waiter asks the source itself while its own deadline lasts. Chunks run concurrently, each
 //! under the retry policy and the breaker, and the whole lookup of an invocation ends by its
 //! deadline; whatever was not answered by then is reported as unanswered, with why.
 
 mod cache;
 mod inflight;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ use crate::records::{FileHash, Seeded};
 
 /// Chunks of one invocation in flight to the source at once.
 pub const CHUNK_CONCURRENCY: usize = 4;
+/// Times a waiter takes a hash over from an owner that gave up, at most (the deadline bounds it
+/// too; this only stops a pathological hand-over loop).
+const MAX_ROUNDS: usize = 8;
 
 /// The answer to one invocation's lookup.
 #[derive(Debug, Default)]
@@ -103,18 +107,13 @@ impl Resolver {
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
     pub async fn resolve_until(&self, hashes: &[FileHash], deadline: Instant) -> Resolution {
         let mut out = Resolution::default();
-        let (owned, waiting) = self.sort(hashes, &mut out).await;
-        // However this ends (answered, failed, or dropped at the deadline), this invocation's
-        // in-flight entries go, so later invocations never wait on an abandoned request.
-        let _guard = self
-            .inflight
-            .guard(owned.iter().map(|(h, _)| h.clone()).collect());
-        let work = async {
-            self.ask(owned, deadline, &mut out).await;
-            inflight::wait_for(waiting, &mut out).await;
-        };
+        let pending = self.answer_known(hashes, &mut out).await;
+        let work = self.settle(pending, deadline, &mut out);
         if tokio::time::timeout_at(deadline, work).await.is_err() {
-            let why = IntelError::Deadline(self.settings.deadline);
+            let why = IntelError::Deadline {
+                after: self.settings.deadline,
+                last: self.breaker.last_failure().map(Box::new),
+            };
             for hash in hashes {
                 if !out.verdicts.contains_key(hash) {
                     out.unanswered
@@ -126,14 +125,58 @@ impl Resolver {
         out
     }
 
+    /// Claims the pending hashes, asks about those it owns and waits for the others, round after
+    /// round: a hash whose owner failed or gave up is claimed again (and then usually owned).
+    async fn settle(&self, mut pending: Vec<FileHash>, deadline: Instant, out: &mut Resolution) {
+        for round in 1..=MAX_ROUNDS {
+            if pending.is_empty() {
+                return;
+            }
+            let (owned, waiting) = self.claim(&pending);
+            // However this ends (answered, failed, or dropped at the deadline), this round's
+            // in-flight entries go, so later invocations never wait on an abandoned request.
+            let _guard = self
+                .inflight
+                .guard(owned.iter().map(|(h, _)| h.clone()).collect());
+            let mut asked = Resolution::default();
+            let (_, answers) = tokio::join!(
+                self.ask(owned, deadline, &mut asked),
+                inflight::wait_for(waiting)
+            );
+            out.requests += asked.requests;
+            out.verdicts.extend(asked.verdicts);
+            out.unanswered.extend(asked.unanswered);
+            pending = Vec::new();
+            for (hash, answer) in answers {
+                match answer {
+                    Ok(v) => {
+                        out.shared += 1;
+                        out.verdicts.insert(hash, v);
+                    }
+                    // No asking again mends a refused key; the last round keeps what it got.
+                    Err(e @ IntelError::Unauthorized(_)) => {
+                        out.unanswered.insert(hash, e);
+                    }
+                    Err(e) if round == MAX_ROUNDS => {
+                        out.unanswered.insert(hash, e);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the lookup this batch waited on failed; asking itself");
+                        pending.push(hash);
+                    }
+                }
+            }
+        }
+    }
+
     /// Answers what needs no request (the source's known misses, the cache) into `out`, and
-    /// claims the rest: the hashes this invocation asks about, and those it waits for.
-    async fn sort(&self, hashes: &[FileHash], out: &mut Resolution) -> (Owned, Waiting) {
-        let mut owned = Owned::new();
-        let mut waiting = Waiting::new();
+    /// returns the rest, each once.
+    async fn answer_known(&self, hashes: &[FileHash], out: &mut Resolution) -> Vec<FileHash> {
+        let mut pending = Vec::new();
+        let mut seen: HashSet<&FileHash, Seeded> = HashSet::default();
         let known_misses = self.source.known_misses(hashes);
         for (i, hash) in hashes.iter().enumerate() {
-            if out.verdicts.contains_key(hash) || out.unanswered.contains_key(hash) {
+            if !seen.insert(hash) {
                 continue;
             }
             if known_misses
@@ -148,6 +191,16 @@ impl Resolver {
                 out.verdicts.insert(hash.clone(), v);
                 continue;
             }
+            pending.push(hash.clone());
+        }
+        pending
+    }
+
+    /// Who asks about each hash: this invocation, or another one it waits for.
+    fn claim(&self, pending: &[FileHash]) -> (Owned, Waiting) {
+        let mut owned = Owned::new();
+        let mut waiting = Waiting::new();
+        for hash in pending {
             match self.inflight.claim(hash) {
                 Claim::Owner(tx) => owned.push((hash.clone(), tx)),
                 Claim::Waiter(rx) => waiting.push((hash.clone(), rx)),
@@ -325,29 +378,69 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_down_source_opens_the_breaker_and_later_batches_fail_fast() {
+    async fn a_down_source_opens_the_breaker_and_a_batch_whose_deadline_ends_first_fails_at_once() {
         let src = fake(true, Duration::ZERO);
         let settings = LookupSettings {
             breaker: crate::intel::policy::BreakerSettings {
                 failures: 2,
-                cooldown: Duration::from_secs(60),
+                cooldown: Duration::from_secs(30),
             },
             ..LookupSettings::default()
         };
         let r = Resolver::new(src.clone(), settings);
-        r.resolve(&hashes(1)).await;
+        let first = r
+            .resolve_until(&hashes(1), Instant::now() + Duration::from_secs(10))
+            .await;
         let calls = src.calls.load(Ordering::SeqCst);
         assert_eq!(calls, 2, "the second failure opened the breaker");
-        let res = r.resolve(&hashes(1)).await;
+        match &first.unanswered[&hashes(1)[0]] {
+            IntelError::CircuitOpen { last, .. } => assert_eq!(**last, IntelError::Server(502)),
+            other => panic!("{other:?}"),
+        }
+        let started = Instant::now();
+        let res = r
+            .resolve_until(&hashes(1), Instant::now() + Duration::from_secs(10))
+            .await;
         assert!(matches!(
             res.unanswered[&hashes(1)[0]],
             IntelError::CircuitOpen { .. }
         ));
+        assert_eq!(started.elapsed(), Duration::ZERO, "failed at once");
         assert_eq!(
             src.calls.load(Ordering::SeqCst),
             calls,
             "no request while open"
         );
+        // A batch with the whole default deadline waits for the probe, which asks again.
+        r.resolve(&hashes(1)).await;
+        assert!(src.calls.load(Ordering::SeqCst) > calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_whose_owner_is_cancelled_asks_the_source_itself() {
+        let src = fake(false, Duration::from_secs(3));
+        let r = Arc::new(Resolver::new(src.clone(), LookupSettings::default()));
+        let asked = hashes(2);
+        let owner = tokio::spawn({
+            let (r, asked) = (r.clone(), asked.clone());
+            async move { r.resolve(&asked).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let waiter = tokio::spawn({
+            let (r, asked) = (r.clone(), asked.clone());
+            async move { r.resolve(&asked).await }
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        owner.abort();
+        let res = waiter.await.unwrap();
+        assert!(res.unanswered.is_empty(), "{:?}", res.unanswered);
+        assert_eq!(res.verdicts.len(), 2);
+        assert_eq!(
+            src.calls.load(Ordering::SeqCst),
+            2,
+            "the owner's and its own"
+        );
+        assert_eq!(res.requests, 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -392,7 +485,7 @@ mod tests {
         assert!(
             res.unanswered
                 .values()
-                .all(|e| matches!(e, IntelError::Deadline(_))),
+                .all(|e| matches!(e, IntelError::Deadline { .. })),
             "{:?}",
             res.unanswered
         );

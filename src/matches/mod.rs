@@ -2,7 +2,10 @@
 //! `RaiseAlerts`. Its field names are a public contract (documented in the README).
 //!
 //! A queue message holds 64 KB at most, so every text field is bounded and the serialized record
-//! is kept under [`MAX_MATCH_BYTES`] by leaving intel entries out (and counting them).
+//! is kept under [`MAX_MATCH_BYTES`] by leaving intel entries out (and counting them). A match
+//! read back from a queue message is checked field by field ([`MatchRecord::from_message`]).
+
+mod message;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
