@@ -146,6 +146,8 @@ impl Run {
             .flat_map(|_| bodies.cold.iter().cloned())
             .collect();
         let load_before = load_average();
+        // benches/profile-warm.sh attaches perf to the handler when it reads this line.
+        println!("warm phase: handler pid {pid}, {} batches", warm_bodies.len());
         let warm = sender.send_all(&warm_bodies, c, false).await;
         let load_after = load_average();
         let cpu3 = Cpu::of(pid);
