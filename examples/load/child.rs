@@ -2,7 +2,7 @@
 //! Python reference), stopped with SIGTERM; its CPU from `/proc/<pid>/stat` and memory from
 //! `/proc/<pid>/status`; this thread's CPU clock for the ceiling; the load average.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,25 @@ impl Target {
         }
     }
 
-    /// Starts the target on `port`, with the handler's environment.
-    pub fn spawn(&self, port: u16, misp_url: &str, key: &str, mode: &str) -> Child {
+    /// Starts the target on `port`, with the handler's environment; its stdout (the handler's
+    /// JSON log lines) goes to `log`, appended, or nowhere.
+    pub fn spawn(
+        &self,
+        port: u16,
+        misp_url: &str,
+        key: &str,
+        mode: &str,
+        log: Option<&Path>,
+    ) -> Child {
+        let stdout = match log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(Stdio::from)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display())),
+            None => Stdio::null(),
+        };
         let mut command = match self {
             Target::Rust(binary) => {
                 let mut c = Command::new(binary);
@@ -43,7 +60,7 @@ impl Target {
             .env("MISP_API_KEY", key)
             .env("MISP_MODE", mode)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {self:?}: {e}"))

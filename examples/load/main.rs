@@ -86,6 +86,10 @@ pub struct Args {
     /// The Python reference handler.
     #[arg(long, default_value = "benches/reference_handler.py")]
     reference_script: PathBuf,
+    /// Append each measured handler's stdout (its JSON log: one "batch" line per invocation,
+    /// with the handler's own `ms`) to this file.
+    #[arg(long)]
+    handler_log: Option<PathBuf>,
     /// With `--mode snapshot` or `hybrid`: run the same phases against the handler in online mode
     /// too, for the warm CPU of the two modes in one run.
     #[arg(long)]
@@ -226,6 +230,16 @@ fn summary(args: &Args, handler: &Run, python: Option<&Run>, ceiling: &Ceiling) 
             args.misp_latency_ms,
             verdict(p99 <= target)
         );
+        println!("  slowest (batch, ms): {}", cold.slowest(6));
+        if args.handler_log.is_some() {
+            // Beside the handler's own `ms` per batch in its log, in the same order.
+            let all: Vec<String> = cold
+                .latencies
+                .iter()
+                .map(|t| format!("{:.1}", ms(*t)))
+                .collect();
+            println!("  every batch (ms): {}", all.join(" "));
+        }
     }
     println!(
         "handler: start→ready {:.1} ms, idle RSS {:.1} MB, peak RSS {:.1} MB",

@@ -45,6 +45,20 @@ impl Phase {
         );
     }
 
+    /// The `n` slowest batches, as "#index ms", slowest first: where a tail comes from (every
+    /// Nth batch, the first ones, or scattered).
+    pub fn slowest(&self, n: usize) -> String {
+        let mut by_time: Vec<(usize, Duration)> =
+            self.latencies.iter().copied().enumerate().collect();
+        by_time.sort_by(|a, b| b.1.cmp(&a.1));
+        by_time
+            .iter()
+            .take(n)
+            .map(|(i, t)| format!("#{i} {:.1}", ms(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn match_count(&self) -> usize {
         self.matches.iter().map(Vec::len).sum()
     }
@@ -121,16 +135,25 @@ impl Sender<'_> {
         }
     }
 
-    /// Whether one body is answered 2xx.
-    pub async fn answers_ok(&self, body: &[u8]) -> bool {
-        let response = self
+    /// Whether one body is answered 2xx with nothing dead-lettered (a snapshot still loading
+    /// leaves its hashes unanswered: a 500 asking the host to retry, or a dead letter).
+    pub async fn answers_clean(&self, body: &[u8]) -> bool {
+        let Ok(response) = self
             .client
             .post(self.url)
             .header("Content-Type", "application/json; charset=utf-8")
             .body(body.to_vec())
             .send()
-            .await;
-        response.is_ok_and(|r| r.status().is_success())
+            .await
+        else {
+            return false;
+        };
+        let ok = response.status().is_success();
+        let answer: Value = match response.bytes().await {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        ok && answer["Outputs"]["deadletter"].is_null() && answer["Outputs"]["matches"].is_array()
     }
 
     async fn send_one(

@@ -32,7 +32,7 @@ pub async fn measure_starts(target: &Target, args: &Args, misp: &StubMisp) {
     for _ in 0..args.starts {
         let (port, _reserved) = reserved_port();
         let t = Instant::now();
-        let mut c = target.spawn(port, &misp.url(), stub_misp::KEY, &args.mode);
+        let mut c = target.spawn(port, &misp.url(), stub_misp::KEY, &args.mode, None);
         starts.push(child::wait_ready(&probe, &format!("http://127.0.0.1:{port}/"), t).await);
         stop(&mut c);
     }
@@ -49,8 +49,8 @@ pub async fn measure_starts(target: &Target, args: &Args, misp: &StubMisp) {
 }
 
 /// In snapshot and hybrid modes, waits for the child's background load: pulls stop coming, then
-/// a one-event batch of a hash nobody knows is answered 200 (before the first index is swapped
-/// in, snapshot mode asks the host to retry with a 500).
+/// a one-event batch of a hash nobody knows is answered clean (before the first index is swapped
+/// in, snapshot mode leaves the hash unanswered).
 async fn wait_for_snapshot(misp: &StubMisp, spawned: Instant, sender: &Sender<'_>) {
     let mut seen = usize::MAX;
     while misp.pulls() != seen || misp.pulls() == 0 {
@@ -65,7 +65,7 @@ async fn wait_for_snapshot(misp: &StubMisp, spawned: Instant, sender: &Sender<'_
         },
     );
     let probe = invocation(&batch.events, 0);
-    while !sender.answers_ok(&probe).await {
+    while !sender.answers_clean(&probe).await {
         assert!(
             spawned.elapsed() < Duration::from_secs(600),
             "the snapshot never loaded"
@@ -116,7 +116,8 @@ impl Run {
         );
         let (port, _reserved) = reserved_port();
         let spawned = Instant::now();
-        let mut process = target.spawn(port, &misp.url(), stub_misp::KEY, mode);
+        let log = args.handler_log.as_deref();
+        let mut process = target.spawn(port, &misp.url(), stub_misp::KEY, mode, log);
         let pid = process.id();
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
@@ -147,7 +148,10 @@ impl Run {
             .collect();
         let load_before = load_average();
         // benches/profile-warm.sh attaches perf to the handler when it reads this line.
-        println!("warm phase: handler pid {pid}, {} batches", warm_bodies.len());
+        println!(
+            "warm phase: handler pid {pid}, {} batches",
+            warm_bodies.len()
+        );
         let warm = sender.send_all(&warm_bodies, c, false).await;
         let load_after = load_average();
         let cpu3 = Cpu::of(pid);
