@@ -50,7 +50,7 @@ impl Phase {
     pub fn slowest(&self, n: usize) -> String {
         let mut by_time: Vec<(usize, Duration)> =
             self.latencies.iter().copied().enumerate().collect();
-        by_time.sort_by(|a, b| b.1.cmp(&a.1));
+        by_time.sort_by_key(|b| std::cmp::Reverse(b.1));
         by_time
             .iter()
             .take(n)
