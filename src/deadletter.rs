@@ -65,19 +65,31 @@ impl DeadLetterDoc {
 
     /// The events back as engine input, for replay. A body that is not base64 is an error.
     pub fn inputs(&self) -> Result<Vec<EventInput>, base64::DecodeError> {
-        self.events
-            .iter()
-            .map(|e| {
-                Ok(EventInput {
-                    bytes: STANDARD.decode(&e.body)?,
-                    meta: EventMeta {
-                        sequence_number: e.sequence_number,
-                        offset: e.offset.clone(),
-                        enqueued_time: e.enqueued_time.clone(),
-                    },
-                })
-            })
-            .collect()
+        self.events.iter().map(DeadLetterEvent::input).collect()
+    }
+}
+
+impl DeadLetterEvent {
+    /// The event back as engine input; an error when its body is not base64 (a damaged file).
+    pub fn input(&self) -> Result<EventInput, base64::DecodeError> {
+        Ok(EventInput {
+            bytes: STANDARD.decode(self.body.trim())?,
+            meta: EventMeta {
+                sequence_number: self.sequence_number,
+                offset: self.offset.clone(),
+                enqueued_time: self.enqueued_time.clone(),
+            },
+        })
+    }
+
+    /// How a report names the event: its sequence number in the partition (and offset) when
+    /// the document has them, else its place in the document (1-based).
+    pub fn label(&self, place: usize) -> String {
+        match (self.sequence_number, &self.offset) {
+            (Some(seq), Some(offset)) => format!("event sequenceNumber {seq} (offset {offset})"),
+            (Some(seq), None) => format!("event sequenceNumber {seq}"),
+            _ => format!("event #{place} of the document"),
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! - [`startup`]: building and running `serve`.
 //! - [`cli`]: `scan` (offline matching of exported records) and `replay` (dead letters and poison
-//!   messages again), with the engine both build ([`cli::offline`]).
+//!   messages again), with the engine both build ([`cli::offline`]) and the reading of exports
+//!   of any size and shape ([`cli::input`]).
 //! - [`server`]: the axum router and its handlers, `POST /MatchEvents` and `POST /RaiseAlerts`,
 //!   with the host-protocol replies; the only module that knows both HTTP and the host.
 //! - [`config`]: the configuration of a run (`serve`, matching), put together from each
@@ -22,7 +23,8 @@
 //!   budgets and memories; no HTTP routing, no host protocol.
 //! - [`matches`]: the match record, the public output shape.
 //! - [`intel`]: threat intel behind one trait: MISP restSearch, a feed folder, an in-memory IOC
-//!   snapshot, the cached resolver, the fault policy, and their settings.
+//!   snapshot, the cached resolver, the fault policy, their settings, and the rules every source
+//!   applies to a MISP attribute ([`intel::rules`]).
 //! - [`azure`]: the `azure_identity` credential and its tokens (`auth`), and the Storage queues
 //!   `replay --enqueue` puts matches back on (`queue`).
 //! - [`http`]: every outbound client's HTTP: building, endpoints, credentials, bounded bodies, and
@@ -31,7 +33,8 @@
 //!   and the one reader that turns its text into a value or an error naming it.
 //! - [`indicator`]: network indicators (IPs, host names, URLs, senders): canonical newtypes, what
 //!   is never looked up, registrable domains, a CIDR index, MISP network values, warninglists,
-//!   the Defender columns that carry them. Pure; not yet wired into the engine (issue 15).
+//!   the Defender columns that carry them. Pure; not yet wired into the engine (issue 15); its
+//!   warninglists serve [`intel::rules`].
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
 //! - [`secret`]: a string that never prints (keys, tokens).

@@ -1,5 +1,6 @@
 //! The `defender-misp` command: parse arguments, start tracing, dispatch. Nothing else.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,26 +25,41 @@ struct Cli {
     command: Command,
 }
 
+/// What `scan` and `replay --help` add after the options.
+const OFFLINE_HELP: &str = "\
+Threat intel: a MISP feed folder (--misp-feed DIR), or the MISP server of MISP_URL and
+MISP_API_KEY (the automation key, never printed); MISP_PUBLISHED_ONLY, MISP_WARNINGLISTS_DIR,
+MATCH_ALLOWLIST and the other settings of serve apply (README, Configuration).
+
+Exit codes: 0 everything was read and every record ended matched or clean (matches or not);
+1 the result is partial (a record, line, input or feed event file could not be processed, or
+MISP stopped answering; each is reported on stderr); 2 usage, configuration or fatal I/O error.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run as an Azure Functions custom handler on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
     Serve,
-    /// Match exported records (files or folders) and print matches as JSON lines.
+    /// Match exported records (files, folders or - for stdin) and print matches as JSON lines.
+    #[command(after_help = OFFLINE_HELP)]
     Scan {
-        /// Files or folders of exported records (JSON lines or {"records":[...]}).
+        /// Files or folders of exported records, or - for standard input: JSON lines (the
+        /// Storage export), {"records":[...]}, a JSON array, the hunting API's answer, flat rows,
+        /// the portal's CSV; gzip-compressed or not.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// A MISP feed folder (manifest.json + one JSON file per event) instead of a MISP server.
         #[arg(long, value_name = "DIR")]
         misp_feed: Option<PathBuf>,
-        /// Hide the progress bar.
+        /// No progress bar (it is drawn only when stderr is a terminal).
         #[arg(long)]
         quiet: bool,
     },
     /// Run dead-letter documents through matching again, or re-read saved poison-queue messages;
     /// print the matches as JSON lines.
+    #[command(after_help = OFFLINE_HELP)]
     Replay {
-        /// Dead-letter documents (JSON) or poison-queue messages saved as JSON lines.
+        /// Dead-letter documents (JSON), or poison-queue messages: `az storage message get`
+        /// output (a JSON array) or JSON lines; - for standard input.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Match against a MISP feed folder instead of MISP_URL.
@@ -63,7 +79,11 @@ fn init_tracing(to_stderr: bool) {
         .with_env_filter(filter)
         .with_target(false);
     if to_stderr {
-        builder.with_writer(std::io::stderr).init();
+        // Colours only for a person at a terminal, never into a file or a pipe.
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
     } else {
         builder
             .json()

@@ -162,6 +162,30 @@ mod tests {
         assert_eq!(m.match_id.len(), 32);
     }
 
+    /// The README's contract: `reportId` is the record's ReportId as a string, or null when the
+    /// record has none; such a match is never alertable.
+    #[test]
+    fn report_id_is_a_string_when_the_record_has_one_and_null_when_not() {
+        let sha1 = "a".repeat(40);
+        let with = |report_id: &str| {
+            let body = format!(
+                r#"{{"category":"AdvancedHunting-DeviceFileEvents","properties":{{"DeviceId":"d","Timestamp":"2026-07-18T12:59:31Z","SHA1":"{sha1}"{report_id}}}}}"#
+            );
+            let r = parse_body(body.as_bytes(), 10).unwrap().remove(0);
+            let (hash, fields) = extract_hashes(&r).hashes.remove(0);
+            serde_json::to_value(MatchRecord::new(&r, &hash, &fields, &[])).unwrap()
+        };
+        let number = with(r#","ReportId":639199803770463703"#);
+        assert_eq!(number["reportId"], "639199803770463703");
+        assert_eq!(number["alertable"], true);
+        assert_eq!(with(r#","ReportId":"abc-1""#)["reportId"], "abc-1");
+        for absent in ["", r#","ReportId":null"#, r#","ReportId":"""#] {
+            let m = with(absent);
+            assert!(m["reportId"].is_null(), "{absent}: {m}");
+            assert_eq!(m["alertable"], false, "{absent}");
+        }
+    }
+
     #[test]
     fn a_match_with_hostile_intel_stays_under_32_kb() {
         let r = record();

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use defender_misp::intel::bounds;
 use defender_misp::intel::hash_parts;
 use defender_misp::intel::misp::{SearchResponse, map_attributes};
+use defender_misp::intel::rules::Rules;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
             .flat_map(|v| hash_parts(v).collect::<Vec<_>>())
             .collect();
         let requested: HashSet<_> = asked.iter().collect();
-        for hits in map_attributes(&response.response.attribute, &requested, true).values() {
+        let rules = Rules {
+            published_only: true,
+            ..Rules::default()
+        };
+        for hits in map_attributes(&response.response.attribute, &requested, &rules).values() {
             for hit in hits {
                 assert!(hit.event_info.chars().count() <= bounds::EVENT_INFO_CHARS);
                 assert!(!hit.event_info.chars().any(char::is_control));

@@ -1,11 +1,12 @@
 //! `defender-misp replay`: recovery. Reads dead-letter documents (the JSON objects of the
 //! `deadletter` container, downloaded as files) and runs their events through the engine again,
-//! printing matches as JSON lines; reads poison-queue messages saved as JSON lines and prints
-//! the matches they carry. With `--enqueue` every match is also put back on `misp-matches`, so
-//! `RaiseAlerts` acts on it (alerts are deduplicated by device and hash, actions by `matchId`).
+//! printing matches as JSON lines; reads saved poison-queue messages (the JSON array
+//! `az storage message get` prints, or JSON lines) and prints the matches they carry. With
+//! `--enqueue` every match is also put back on `misp-matches`, so `RaiseAlerts` acts on it
+//! (alerts are deduplicated by device and hash, actions by `matchId`).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,11 +14,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::offline::{collect_files, offline_engine};
+use super::input::walk::{Input, walk};
+use super::offline::{Offline, offline_engine};
 use crate::azure::queue::{QueueService, StorageAccount};
 use crate::deadletter::DeadLetterDoc;
 use crate::engine::Engine;
 use crate::matches::MatchRecord;
+use crate::records::strip_bom;
 use crate::settings::Source;
 
 /// The queue `MatchEvents` writes and `RaiseAlerts` reads.
@@ -35,6 +38,11 @@ pub struct ReplayOptions {
 /// `body`), or the text as a string; the text is the match JSON or its base64.
 pub fn match_from_message(line: &str) -> Result<MatchRecord, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    match_from_value(value)
+}
+
+/// [`match_from_message`] for a message already parsed.
+pub fn match_from_value(value: Value) -> Result<MatchRecord, String> {
     let text = match &value {
         Value::Object(o) if o.contains_key("matchId") => {
             return serde_json::from_value(value).map_err(|e| e.to_string());
@@ -70,26 +78,44 @@ pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<Exi
     } else {
         None
     };
-    let mut engine: Option<Engine> = None;
+    let mut offline: Option<Offline> = None;
     let mut tally = Tally::default();
-    for file in collect_files(&options.paths)? {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let matches = match serde_json::from_slice::<DeadLetterDoc>(&bytes) {
+    let walked = walk(&options.paths);
+    for (path, why) in &walked.unreadable {
+        eprintln!("{path}: {why}");
+        tally.failures += 1;
+    }
+    for input in &walked.inputs {
+        let name = input.name();
+        let bytes = match read(input) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("{name}: cannot read: {e}");
+                tally.failures += 1;
+                continue;
+            }
+        };
+        let matches = match serde_json::from_slice::<DeadLetterDoc>(strip_bom(&bytes)) {
             Ok(doc) => {
-                if engine.is_none() {
-                    engine = Some(offline_engine(
+                if offline.is_none() {
+                    let built = offline_engine(
                         options.misp_feed.as_deref(),
                         env,
                         "replaying dead letters",
-                    )?);
+                    )?;
+                    for note in &built.notes {
+                        eprintln!("{note}");
+                    }
+                    offline = Some(built);
                 }
-                let engine = engine.as_ref().expect("built above");
-                rematch(&doc, &file, engine, &mut tally).await?
+                let engine = &offline.as_ref().expect("built above").engine;
+                rematch(&doc, &name, engine, &mut tally).await
             }
-            Err(_) => read_poison(&bytes, &file, &mut tally),
+            Err(_) => read_poison(strip_bom(&bytes), &name, &mut tally),
         };
-        emit(&matches, queue.as_ref(), &mut tally).await?;
+        if !emit(&matches, queue.as_ref(), &mut tally).await? {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     eprintln!(
         "replayed: {} match(es), {} enqueued, {} still failing",
@@ -100,6 +126,17 @@ pub async fn run(options: ReplayOptions, env: &dyn Source) -> anyhow::Result<Exi
     } else {
         ExitCode::from(1)
     })
+}
+
+fn read(input: &Input) -> std::io::Result<Vec<u8>> {
+    match input {
+        Input::Stdin => {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes)?;
+            Ok(bytes)
+        }
+        Input::File(path) => std::fs::read(path),
+    }
 }
 
 /// The `misp-matches` queue of the storage account in the settings, created if missing.
@@ -115,57 +152,93 @@ async fn open_queue(env: &dyn Source) -> anyhow::Result<QueueService> {
     Ok(q)
 }
 
-/// A dead-letter document's events through the engine again; those that still fail are reported.
+/// A dead-letter document's events through the engine again; those that still fail, or whose
+/// body is damaged, are reported by their sequence number.
 async fn rematch(
     doc: &DeadLetterDoc,
-    file: &Path,
+    name: &str,
     engine: &Engine,
     tally: &mut Tally,
-) -> anyhow::Result<Vec<MatchRecord>> {
-    let inputs = doc
-        .inputs()
-        .with_context(|| format!("{}: an event body is not base64", file.display()))?;
+) -> Vec<MatchRecord> {
+    let mut inputs = Vec::new();
+    let mut labels = Vec::new();
+    for (i, event) in doc.events.iter().enumerate() {
+        match event.input() {
+            Ok(input) => {
+                inputs.push(input);
+                labels.push(event.label(i + 1));
+            }
+            Err(e) => {
+                tally.failures += 1;
+                eprintln!(
+                    "{name}: {}: its body is not base64 ({e}): the file is damaged or was edited; the other events are replayed",
+                    event.label(i + 1)
+                );
+            }
+        }
+    }
     let outcome = engine.process(inputs, false).await;
     for d in &outcome.dead {
         tally.failures += 1;
-        eprintln!(
-            "{}: event {} still fails: {}",
-            file.display(),
-            d.index + 1,
-            d.reason
-        );
+        let label = labels.get(d.index).map_or("an event", String::as_str);
+        eprintln!("{name}: {label} still fails: {}", d.reason);
     }
-    Ok(outcome.matches)
+    outcome.matches
 }
 
-/// Poison-queue messages saved as JSON lines; an unreadable line is reported.
-fn read_poison(bytes: &[u8], file: &Path, tally: &mut Tally) -> Vec<MatchRecord> {
+/// Saved poison-queue messages: the pretty-printed JSON array `az storage message get`
+/// writes, or JSON lines of messages; an unreadable one is reported with its place.
+fn read_poison(bytes: &[u8], name: &str, tally: &mut Tally) -> Vec<MatchRecord> {
+    let text = String::from_utf8_lossy(bytes);
     let mut matches = Vec::new();
-    for (n, line) in String::from_utf8_lossy(bytes).lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    let mut take = |place: String, result: Result<MatchRecord, String>| match result {
+        Ok(m) => matches.push(m),
+        Err(e) => {
+            tally.failures += 1;
+            eprintln!("{name}: {place}: {e}");
         }
-        match match_from_message(line) {
-            Ok(m) => matches.push(m),
-            Err(e) => {
-                tally.failures += 1;
-                eprintln!("{}: line {}: {e}", file.display(), n + 1);
+    };
+    if text.trim_start().starts_with('[') {
+        match serde_json::from_str::<Vec<Value>>(&text) {
+            Ok(messages) => {
+                for (i, message) in messages.into_iter().enumerate() {
+                    let place = match message.get("id").and_then(Value::as_str) {
+                        Some(id) => format!("message {} (id {id})", i + 1),
+                        None => format!("message {}", i + 1),
+                    };
+                    take(place, match_from_value(message));
+                }
             }
+            Err(e) => take(
+                "the array".to_owned(),
+                Err(format!("not a JSON array of messages: {e}")),
+            ),
+        }
+        return matches;
+    }
+    for (n, line) in text.lines().enumerate() {
+        if !line.trim().is_empty() {
+            take(format!("line {}", n + 1), match_from_message(line));
         }
     }
     matches
 }
 
-/// Prints each match as a JSON line, and puts it on the queue when there is one.
+/// Prints each match as a JSON line, and puts it on the queue when there is one; `Ok(false)`
+/// when stdout was closed (`| head`).
 async fn emit(
     matches: &[MatchRecord],
     queue: Option<&QueueService>,
     tally: &mut Tally,
-) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+) -> anyhow::Result<bool> {
     for m in matches {
         let text = serde_json::to_string(m)?;
-        writeln!(out, "{text}")?;
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(false),
+            other => other?,
+        }
+        drop(out);
         tally.printed += 1;
         if let Some(q) = queue {
             q.put_message(MATCHES_QUEUE, &text)
@@ -174,7 +247,7 @@ async fn emit(
             tally.enqueued += 1;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

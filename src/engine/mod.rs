@@ -11,6 +11,7 @@ pub mod config;
 mod decode;
 mod distinct;
 mod fate;
+mod records;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -24,6 +24,17 @@ impl RetryContext {
     }
 }
 
+/// As a log field reads it: `retry 1 of 5`, `retry 2 of unlimited`.
+impl std::fmt::Display for RetryContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.max_retry_count == -1 {
+            write!(f, "retry {} of unlimited", self.retry_count)
+        } else {
+            write!(f, "retry {} of {}", self.retry_count, self.max_retry_count)
+        }
+    }
+}
+
 /// Where one event sat in its partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventMeta {
@@ -149,6 +160,12 @@ impl TriggerMetadata {
         self.retry.is_some_and(|r| r.retries_left())
     }
 
+    /// The retry state for a log field: `retry 1 of 5`, or `no retry policy`.
+    pub fn retry_text(&self) -> String {
+        self.retry
+            .map_or_else(|| "no retry policy".to_owned(), |r| r.to_string())
+    }
+
     pub fn event(&self, index: usize) -> EventMeta {
         self.events.get(index).cloned().unwrap_or_default()
     }
@@ -199,6 +216,17 @@ mod tests {
         );
         assert_eq!(m.dequeue_count, Some(4));
         assert!(!m.retries_left(), "no RetryContext means no retry policy");
+        assert_eq!(m.retry_text(), "no retry policy");
+        let ctx = RetryContext {
+            retry_count: 1,
+            max_retry_count: 5,
+        };
+        assert_eq!(ctx.to_string(), "retry 1 of 5", "not the Debug text");
+        let forever = RetryContext {
+            retry_count: 2,
+            max_retry_count: -1,
+        };
+        assert_eq!(forever.to_string(), "retry 2 of unlimited");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::policy::{BreakerSettings, RetryPolicy};
+use super::rules::{Lists, Rules};
 use crate::secret::Secret;
 use crate::settings::{ConfigError, Source, http_url, vars};
 
@@ -19,6 +20,8 @@ pub struct MispSettings {
     pub chunk_size: usize,
     pub published_only: bool,
     pub enforce_warninglist: bool,
+    /// The lists of `MISP_WARNINGLISTS_DIR`, applied to what MISP returns.
+    pub warninglists: Lists,
     pub verify_tls: bool,
     pub ca_cert: Option<PathBuf>,
     pub timeout: Duration,
@@ -26,6 +29,14 @@ pub struct MispSettings {
 }
 
 impl MispSettings {
+    /// The rules MISP's answers are held to (`intel::rules`).
+    pub fn rules(&self) -> Rules {
+        Rules {
+            published_only: self.published_only,
+            warninglists: self.warninglists.clone(),
+        }
+    }
+
     pub fn from_env(env: &dyn Source) -> Result<Self, ConfigError> {
         let url = http_url("MISP_URL", &vars::MISP_URL.require(env)?)?;
         let ca_cert = vars::MISP_CA_CERT.read(env).map(PathBuf::from);
@@ -43,6 +54,7 @@ impl MispSettings {
             chunk_size: vars::MISP_CHUNK_SIZE.read(env)?,
             published_only: vars::MISP_PUBLISHED_ONLY.read(env)?,
             enforce_warninglist: vars::MISP_ENFORCE_WARNINGLIST.read(env)?,
+            warninglists: Lists::from_env(env)?,
             verify_tls: vars::MISP_VERIFY_TLS.read(env)?,
             ca_cert,
             timeout: vars::MISP_TIMEOUT_SECS.read(env)?,

@@ -16,6 +16,7 @@ pub mod misp;
 pub mod policy;
 #[cfg(feature = "service")]
 pub mod resolver;
+pub mod rules;
 #[cfg(feature = "service")]
 pub mod snapshot;
 
@@ -63,13 +64,24 @@ pub struct RawHit<'a> {
     pub tags: Vec<&'a str>,
 }
 
+/// A MISP uuid in its canonical form (hyphenated, lowercase), or empty when the text is not a
+/// uuid: it goes into URL paths (`sightings/add/{uuid}`) and alert text.
 fn uuid_or_empty(s: &str) -> String {
-    let s = s.trim();
-    let ok = s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if ok {
-        s.to_ascii_lowercase()
+    uuid::Uuid::try_parse(s.trim())
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_default()
+}
+
+/// A duration as a person reads it: whole seconds from 10 s up, tenths below, milliseconds
+/// under one second (`29.8s`, not `29.844489378s`).
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 10.0 {
+        format!("{}s", d.as_secs() + u64::from(d.subsec_millis() >= 500))
+    } else if secs >= 1.0 {
+        format!("{:.1}s", secs)
     } else {
-        String::new()
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -86,14 +98,17 @@ impl IntelHit {
                 String::new()
             }
         };
-        let mut tags: Vec<String> = raw
-            .tags
-            .iter()
-            .map(|t| clean_text(t, bounds::TAG_CHARS))
-            .filter(|t| !t.is_empty())
-            .collect();
-        tags.dedup();
-        tags.truncate(bounds::TAGS);
+        // Each tag once, first place kept: restSearch returns an event's tags both through
+        // `includeEventTags` (on the attribute, `inherited`) and `includeContext` (on the event).
+        let mut tags: Vec<String> = Vec::new();
+        for tag in raw.tags.iter().map(|t| clean_text(t, bounds::TAG_CHARS)) {
+            if tags.len() == bounds::TAGS {
+                break;
+            }
+            if !tag.is_empty() && !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
         IntelHit {
             event_id: id(raw.event_id),
             event_uuid: uuid_or_empty(raw.event_uuid),
@@ -118,7 +133,7 @@ pub type Verdict = Arc<[IntelHit]>;
 pub enum IntelError {
     #[error("MISP unreachable: {0}")]
     Unreachable(String),
-    #[error("MISP did not answer within {0:?}")]
+    #[error("MISP did not answer within {}", human_duration(*.0))]
     Timeout(Duration),
     #[error("MISP rate limit reached")]
     RateLimited { retry_after: Option<Duration> },
@@ -128,11 +143,11 @@ pub enum IntelError {
     Server(u16),
     #[error("MISP answered with something that is not a restSearch result: {0}")]
     InvalidResponse(String),
-    #[error("the lookup deadline of {0:?} passed before MISP answered")]
+    #[error("the lookup deadline of {} passed before MISP answered", human_duration(*.0))]
     Deadline(Duration),
     #[error("the shared lookup this batch waited on was abandoned")]
     Abandoned,
-    #[error("MISP failed repeatedly; not asking again for {retry_in:?}")]
+    #[error("MISP failed repeatedly; not asking again for {}", human_duration(*.retry_in))]
     CircuitOpen { retry_in: Duration },
     #[error("the IOC snapshot has not finished its first load")]
     SnapshotLoading,
@@ -184,6 +199,12 @@ pub trait ThreatIntel: Send + Sync {
     ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
         (self.lookup(hashes).await, 1)
     }
+
+    /// Requests this source has sent to its remote server so far, answered or not (a request
+    /// that never got an answer counts too); `None` when it does not count them.
+    fn requests_sent(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Splits a MISP attribute value into the hash parts it may match: a bare hash, or the hash half
@@ -230,6 +251,80 @@ mod tests {
         assert_eq!(hit.attribute_uuid, "");
         assert_eq!(hit.threat_level_id, None);
         assert_eq!(hit.tags, ["tlp:red", "a"]);
+    }
+
+    #[test]
+    fn a_uuid_is_checked_by_its_grammar_not_its_alphabet() {
+        let uuid = |s: &str| {
+            IntelHit::new(RawHit {
+                attribute_uuid: s,
+                ..Default::default()
+            })
+            .attribute_uuid
+        };
+        assert_eq!(
+            uuid(&"-".repeat(36)),
+            "",
+            "36 dashes would build sightings/add/---…"
+        );
+        assert_eq!(uuid("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeee-"), "");
+        assert_eq!(uuid("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeeeg"), "");
+        assert_eq!(
+            uuid(" 57C4445B-C548-4654-AF0B-4BE3950D210F "),
+            "57c4445b-c548-4654-af0b-4be3950d210f"
+        );
+        assert_eq!(
+            uuid("57c4445bc5484654af0b4be3950d210f"),
+            "57c4445b-c548-4654-af0b-4be3950d210f",
+            "the simple form is the same uuid"
+        );
+    }
+
+    #[test]
+    fn every_tag_appears_once_in_its_first_place_and_twenty_distinct_fit() {
+        // As restSearch answers with includeEventTags and includeContext: the attribute's own
+        // tags, the event's as inherited attribute tags, then the event's again.
+        let event: Vec<String> = (0..15).map(|i| format!("event:{i}")).collect();
+        let mut tags = vec!["attr:a".to_owned(), "tlp:amber".to_owned()];
+        tags.extend(event.iter().cloned());
+        tags.push("attr:b".to_owned());
+        tags.extend(event.iter().cloned());
+        tags.push("tlp:amber".to_owned());
+        let hit = IntelHit::new(RawHit {
+            tags: tags.iter().map(String::as_str).collect(),
+            ..Default::default()
+        });
+        let mut expected = vec!["attr:a".to_owned(), "tlp:amber".to_owned()];
+        expected.extend(event.iter().cloned());
+        expected.push("attr:b".to_owned());
+        assert_eq!(hit.tags, expected, "18 distinct tags, each once, in order");
+        let many: Vec<String> = (0..30)
+            .flat_map(|i| [format!("t{i}"), format!("t{i}")])
+            .collect();
+        let hit = IntelHit::new(RawHit {
+            tags: many.iter().map(String::as_str).collect(),
+            ..Default::default()
+        });
+        assert_eq!(hit.tags.len(), bounds::TAGS);
+        assert_eq!(hit.tags[19], "t19");
+    }
+
+    #[test]
+    fn durations_in_messages_are_rounded() {
+        let e = IntelError::Timeout(Duration::from_nanos(29_844_489_378));
+        assert_eq!(e.to_string(), "MISP did not answer within 30s");
+        let e = IntelError::CircuitOpen {
+            retry_in: Duration::from_millis(2_345),
+        };
+        assert_eq!(
+            e.to_string(),
+            "MISP failed repeatedly; not asking again for 2.3s"
+        );
+        assert_eq!(human_duration(Duration::from_micros(12_345)), "12ms");
+        assert_eq!(
+            IntelError::Deadline(Duration::from_secs(60)).to_string(),
+            "the lookup deadline of 60s passed before MISP answered"
+        );
     }
 
     #[test]

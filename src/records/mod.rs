@@ -1,24 +1,31 @@
-//! Defender XDR Streaming API records: the bodies Defender puts on the Event Hub (and the lines of
-//! its Storage export), decoded leniently, and the file hashes each record carries.
+//! Defender XDR records: the bodies Defender puts on the Event Hub (and the lines of its Storage
+//! export), and the exports people make of the same tables (the hunting API's answer, Log
+//! Analytics and hunting rows, the portal's CSV through [`Record::from_columns`]), decoded
+//! leniently, and the file hashes each record carries.
 //!
-//! A body is `{"records":[…]}`, a bare record object, or JSON lines of either (CRLF or LF).
-//! Unknown tables and columns pass through untouched; only the columns this product reads are
-//! typed, each as a [`Loose`] value that cannot fail. This module knows nothing of HTTP or MISP.
+//! The shapes accepted are listed in `body`; records are decoded one at a time, so an export of
+//! any size is read in bounded memory. Unknown tables and columns pass through untouched; only
+//! the columns this product reads are typed, each as a [`Loose`] value that cannot fail. This
+//! module knows nothing of HTTP or MISP.
 
+mod body;
 mod extract;
 pub mod hashes;
+mod instant;
 mod lenient;
 
 use serde::Deserialize;
-use serde_json::error::Category;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 
+pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
 pub use extract::{HashField, HashRole, RecordHashes, extract_hashes};
 #[cfg(feature = "service")]
 pub use hashes::Seeded;
 pub use hashes::{FileHash, HashError, HashType, Md5, Sha1, Sha256};
+pub use instant::is_iso_instant;
 pub use lenient::Loose;
 
-/// One streamed row: `category` names the Advanced Hunting table, `properties` holds its columns.
+/// One row: `category` names the Advanced Hunting table, `properties` holds its columns.
 #[derive(Debug, Clone, Default)]
 pub struct Record {
     pub category: Loose,
@@ -72,43 +79,230 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
 }
 
 /// The columns of a record that this product reads; every other column is ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct Properties {
-    #[serde(rename = "DeviceId")]
     pub device_id: Loose,
-    #[serde(rename = "DeviceName")]
     pub device_name: Loose,
-    #[serde(rename = "ReportId")]
     pub report_id: Loose,
-    #[serde(rename = "Timestamp")]
     pub timestamp: Loose,
-    #[serde(rename = "FileName")]
     pub file_name: Loose,
-    #[serde(rename = "FolderPath")]
     pub folder_path: Loose,
-    #[serde(rename = "InitiatingProcessFileName")]
     pub initiating_process_file_name: Loose,
-    #[serde(rename = "InitiatingProcessFolderPath")]
     pub initiating_process_folder_path: Loose,
-    #[serde(rename = "SHA1")]
     pub sha1: Loose,
-    #[serde(rename = "SHA256")]
     pub sha256: Loose,
-    #[serde(rename = "MD5")]
     pub md5: Loose,
-    #[serde(rename = "InitiatingProcessSHA1")]
     pub initiating_process_sha1: Loose,
-    #[serde(rename = "InitiatingProcessSHA256")]
     pub initiating_process_sha256: Loose,
-    #[serde(rename = "InitiatingProcessMD5")]
     pub initiating_process_md5: Loose,
+}
+
+/// A column this product reads, named as the Advanced Hunting schema names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    DeviceId,
+    DeviceName,
+    ReportId,
+    Timestamp,
+    FileName,
+    FolderPath,
+    InitiatingProcessFileName,
+    InitiatingProcessFolderPath,
+    Sha1,
+    Sha256,
+    Md5,
+    InitiatingProcessSha1,
+    InitiatingProcessSha256,
+    InitiatingProcessMd5,
+}
+
+impl Column {
+    /// The column a name stands for. `ReportId_long` and `ReportId_string` are how Log
+    /// Analytics spells `ReportId` when a query unions tables that type it differently.
+    pub fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "DeviceId" => Column::DeviceId,
+            "DeviceName" => Column::DeviceName,
+            "ReportId" | "ReportId_long" | "ReportId_string" => Column::ReportId,
+            "Timestamp" => Column::Timestamp,
+            "FileName" => Column::FileName,
+            "FolderPath" => Column::FolderPath,
+            "InitiatingProcessFileName" => Column::InitiatingProcessFileName,
+            "InitiatingProcessFolderPath" => Column::InitiatingProcessFolderPath,
+            "SHA1" => Column::Sha1,
+            "SHA256" => Column::Sha256,
+            "MD5" => Column::Md5,
+            "InitiatingProcessSHA1" => Column::InitiatingProcessSha1,
+            "InitiatingProcessSHA256" => Column::InitiatingProcessSha256,
+            "InitiatingProcessMD5" => Column::InitiatingProcessMd5,
+            _ => return None,
+        })
+    }
+}
+
+impl Column {
+    /// A bit per spelling of a column, so that a record naming one twice is refused (two
+    /// parsers could each take another of the values); `ReportId_long` and `ReportId_string`
+    /// are spellings of their own, both present in Log Analytics rows.
+    pub fn spelling_bit(name: &str) -> Option<(Self, u32)> {
+        let column = Self::named(name)?;
+        let bit = match name {
+            "ReportId_long" => 14,
+            "ReportId_string" => 15,
+            _ => column as u32,
+        };
+        Some((column, bit))
+    }
+}
+
+/// The column spellings by their bit ([`Column::spelling_bit`]), for error messages.
+const SPELLINGS: [&str; 16] = [
+    "DeviceId",
+    "DeviceName",
+    "ReportId",
+    "Timestamp",
+    "FileName",
+    "FolderPath",
+    "InitiatingProcessFileName",
+    "InitiatingProcessFolderPath",
+    "SHA1",
+    "SHA256",
+    "MD5",
+    "InitiatingProcessSHA1",
+    "InitiatingProcessSHA256",
+    "InitiatingProcessMD5",
+    "ReportId_long",
+    "ReportId_string",
+];
+
+/// The name of a column spelling's bit.
+pub(crate) fn spelling(bit: u32) -> &'static str {
+    SPELLINGS.get(bit as usize).copied().unwrap_or("a column")
+}
+
+/// Remembers the keys of one object and refuses one seen twice.
+#[derive(Default)]
+pub(crate) struct Seen(u32);
+
+impl Seen {
+    pub(crate) fn once<E: serde::de::Error>(
+        &mut self,
+        bit: u32,
+        name: &'static str,
+    ) -> Result<(), E> {
+        if self.0 & (1 << bit) != 0 {
+            return Err(E::duplicate_field(name));
+        }
+        self.0 |= 1 << bit;
+        Ok(())
+    }
+}
+
+impl Properties {
+    fn slot(&mut self, column: Column) -> &mut Loose {
+        match column {
+            Column::DeviceId => &mut self.device_id,
+            Column::DeviceName => &mut self.device_name,
+            Column::ReportId => &mut self.report_id,
+            Column::Timestamp => &mut self.timestamp,
+            Column::FileName => &mut self.file_name,
+            Column::FolderPath => &mut self.folder_path,
+            Column::InitiatingProcessFileName => &mut self.initiating_process_file_name,
+            Column::InitiatingProcessFolderPath => &mut self.initiating_process_folder_path,
+            Column::Sha1 => &mut self.sha1,
+            Column::Sha256 => &mut self.sha256,
+            Column::Md5 => &mut self.md5,
+            Column::InitiatingProcessSha1 => &mut self.initiating_process_sha1,
+            Column::InitiatingProcessSha256 => &mut self.initiating_process_sha256,
+            Column::InitiatingProcessMd5 => &mut self.initiating_process_md5,
+        }
+    }
+
+    /// Sets a column unless the value is empty and the column already holds one (of
+    /// `ReportId_long` and `ReportId_string`, one is always empty).
+    pub fn fill(&mut self, column: Column, value: Loose) {
+        let slot = self.slot(column);
+        if value.as_deref().is_some() || slot.as_deref().is_none() {
+            *slot = value;
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Properties {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Properties;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the columns of a record (a JSON object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Properties, A::Error> {
+                let mut p = Properties::default();
+                let mut seen = Seen::default();
+                while let Some(ColumnKey(column)) = map.next_key()? {
+                    match column {
+                        Some((c, bit)) => {
+                            seen.once::<A::Error>(bit, spelling(bit))?;
+                            p.fill(c, map.next_value()?);
+                        }
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(p)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A key of `properties`: the column it names and its spelling's bit, told without allocating.
+struct ColumnKey(Option<(Column, u32)>);
+
+impl<'de> Deserialize<'de> for ColumnKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ColumnKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a column name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ColumnKey, E> {
+                Ok(ColumnKey(Column::spelling_bit(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// The prefix Defender puts before the Advanced Hunting table name in `category`.
 pub const CATEGORY_PREFIX: &str = "AdvancedHunting-";
 
 impl Record {
+    /// A row of a table export (the portal's CSV): each named cell that is not empty sets its
+    /// column; a `Type` or `$table` cell names the table.
+    pub fn from_columns<'a>(cells: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut record = Record::default();
+        for (name, value) in cells {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            if matches!(name, "Type" | "$table")
+                && value.bytes().all(|b| b.is_ascii_alphanumeric())
+                && value.len() <= 64
+            {
+                record.category = Loose(Some(format!("{CATEGORY_PREFIX}{value}")));
+            } else if let Some(column) = Column::named(name) {
+                record
+                    .properties
+                    .fill(column, Loose(Some(value.to_owned())));
+            }
+        }
+        record
+    }
+
     /// The Advanced Hunting table, e.g. `DeviceFileEvents`.
     pub fn table(&self) -> Option<&str> {
         let c = self.category.as_deref()?;
@@ -116,8 +310,9 @@ impl Record {
     }
 
     /// Whether Defender can raise an alert on this record by reference: a device *event* table
-    /// (`Device…Events`) with the device id, report id and timestamp that
-    /// `CreateAlertByReference` needs.
+    /// (`Device…Events`) with the device id, the report id and the exact event time that
+    /// `CreateAlertByReference` needs; the time must be an ISO 8601 instant (a portal display
+    /// string such as `11/9/2022, 5:59:52.626 PM` or epoch milliseconds is not the event time).
     pub fn is_alertable(&self) -> bool {
         let p = &self.properties;
         let device_event = self
@@ -126,34 +321,8 @@ impl Record {
         device_event
             && p.device_id.as_deref().is_some()
             && p.report_id.as_deref().is_some()
-            && p.timestamp.as_deref().is_some()
+            && p.timestamp.as_deref().is_some_and(is_iso_instant)
     }
-}
-
-/// Why an Event Hub body holds no Defender records. The text is the dead-letter reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
-    #[error("empty body")]
-    Empty,
-    #[error("body is not JSON: {0}")]
-    NotJson(String),
-    #[error("body is JSON but not Defender records: {0}")]
-    NotRecords(String),
-    #[error("body holds more than {limit} records")]
-    TooManyRecords { limit: usize },
-}
-
-/// Top-level value of a body: either an envelope with `records`, or a record itself.
-#[derive(Deserialize)]
-struct BodyItem {
-    #[serde(default)]
-    records: Option<Vec<Record>>,
-    #[serde(default)]
-    category: Loose,
-    #[serde(default)]
-    time: Loose,
-    #[serde(default)]
-    properties: Option<Properties>,
 }
 
 /// The deepest nesting of objects and arrays in JSON text, found by one pass over the bytes
@@ -186,114 +355,9 @@ pub fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
-/// Decodes one Event Hub body (or one exported file) into its records.
-///
-/// Accepts `{"records":[…]}`, a bare record (an object with `properties`), and any sequence of
-/// those separated by whitespace, which covers JSON lines with LF or CRLF endings.
-pub fn parse_body(bytes: &[u8], max_records: usize) -> Result<Vec<Record>, BodyError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
-    }
-    let mut records = Vec::new();
-    for item in serde_json::Deserializer::from_slice(bytes).into_iter::<ObjectOnly<BodyItem>>() {
-        let ObjectOnly(item) = item.map_err(classify)?;
-        match (item.records, item.properties) {
-            (Some(batch), _) => records.extend(batch),
-            (None, Some(properties)) => records.push(Record {
-                category: item.category,
-                time: item.time,
-                properties,
-            }),
-            (None, None) => {
-                return Err(BodyError::NotRecords(
-                    "an object with neither `records` nor `properties`".into(),
-                ));
-            }
-        }
-        if records.len() > max_records {
-            return Err(BodyError::TooManyRecords { limit: max_records });
-        }
-    }
-    Ok(records)
-}
-
-fn classify(e: serde_json::Error) -> BodyError {
-    match e.classify() {
-        Category::Data => BodyError::NotRecords(e.to_string()),
-        Category::Syntax | Category::Eof | Category::Io => BodyError::NotJson(e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const FILE_EVENT: &str = r#"{"time":"2026-07-18T13:01:51.2820995Z","category":"AdvancedHunting-DeviceFileEvents","properties":{"DeviceId":"aa11","ReportId":8132,"Timestamp":"2026-07-18T12:59:31.2914446Z","SHA1":"6866429EB0F03FC50F980019774036A21063A3C1","Unknown":{"x":[1]}},"Tenant":"DefaultTenant"}"#;
-
-    #[test]
-    fn an_envelope_a_bare_record_and_json_lines_all_decode() {
-        let envelope = format!(r#"{{"records":[{FILE_EVENT},{FILE_EVENT}]}}"#);
-        assert_eq!(parse_body(envelope.as_bytes(), 100).unwrap().len(), 2);
-        assert_eq!(parse_body(FILE_EVENT.as_bytes(), 100).unwrap().len(), 1);
-        let lines = format!("{FILE_EVENT}\r\n{FILE_EVENT}\r\n{FILE_EVENT}\n");
-        let records = parse_body(lines.as_bytes(), 100).unwrap();
-        assert_eq!(records.len(), 3);
-        assert_eq!(records[0].table(), Some("DeviceFileEvents"));
-        assert_eq!(records[0].properties.report_id.as_deref(), Some("8132"));
-        assert!(records[0].is_alertable());
-    }
-
-    #[test]
-    fn report_ids_above_2_pow_53_and_as_strings_keep_their_text() {
-        let big = r#"{"category":"AdvancedHunting-DeviceInfo","properties":{"ReportId":639199803770463703}}"#;
-        let r = &parse_body(big.as_bytes(), 10).unwrap()[0];
-        assert_eq!(
-            r.properties.report_id.as_deref(),
-            Some("639199803770463703")
-        );
-        let s = r#"{"category":"AdvancedHunting-EmailAttachmentInfo","properties":{"ReportId":"abc-1","AdditionalFields":{"k":1}}}"#;
-        let r = &parse_body(s.as_bytes(), 10).unwrap()[0];
-        assert_eq!(r.properties.report_id.as_deref(), Some("abc-1"));
-        assert!(!r.is_alertable());
-    }
-
-    #[test]
-    fn bad_bodies_say_why() {
-        assert_eq!(parse_body(b"  \r\n", 10).unwrap_err(), BodyError::Empty);
-        assert!(matches!(
-            parse_body(b"hello world", 10),
-            Err(BodyError::NotJson(_))
-        ));
-        assert!(matches!(
-            parse_body(b"{\"records\":[", 10),
-            Err(BodyError::NotJson(_))
-        ));
-        assert!(matches!(
-            parse_body(br#"{"deviceId":"dev-1","temp":21.5}"#, 10),
-            Err(BodyError::NotRecords(_))
-        ));
-        assert!(matches!(
-            parse_body(b"[1,2]", 10),
-            Err(BodyError::NotRecords(_))
-        ));
-        assert!(matches!(
-            parse_body(b"[[{}]]", 10),
-            Err(BodyError::NotRecords(_))
-        ));
-        assert!(matches!(
-            parse_body(br#"{"records":[[1]]}"#, 10),
-            Err(BodyError::NotRecords(_))
-        ));
-        assert!(matches!(
-            parse_body(b"\xff\xfe{", 10),
-            Err(BodyError::NotJson(_))
-        ));
-        let many = format!(r#"{{"records":[{}]}}"#, [FILE_EVENT; 3].join(","));
-        assert_eq!(
-            parse_body(many.as_bytes(), 2).unwrap_err(),
-            BodyError::TooManyRecords { limit: 2 }
-        );
-    }
 
     #[test]
     fn depth_is_counted_outside_strings_only() {

@@ -115,7 +115,7 @@ fn answer(
         "batch"
     );
     if let Some(reason) = outcome.retry {
-        tracing::warn!(%reason, retry = ?meta.retry, "asking the host to retry the batch");
+        tracing::warn!(%reason, retry = %meta.retry_text(), "asking the host to retry the batch");
         return host_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             &InvocationResponse::with_logs(vec![line, reason]),

@@ -63,6 +63,10 @@ settings! {
     MISP_PUBLISHED_ONLY: Flag = Flag::new(true);
     /// MISP drops attributes on its enabled warninglists.
     MISP_ENFORCE_WARNINGLIST: Flag = Flag::new(true);
+    /// A folder in the layout of MISP/misp-warninglists (`lists/<name>/list.json`): an attribute
+    /// on one of its lists never matches, in every mode (see `intel::rules`). The only
+    /// warninglists a feed (`--misp-feed`) gets; with a MISP server, on top of its own.
+    MISP_WARNINGLISTS_DIR: Text = Text::OPTIONAL;
     /// Verify the MISP server's TLS certificate.
     MISP_VERIFY_TLS: Flag = Flag::new(true);
     /// PEM file of a private CA to trust for MISP.

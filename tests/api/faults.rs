@@ -158,6 +158,14 @@ async fn with_retries_left_every_fault_asks_the_host_to_retry() {
             case.name
         );
     }
+    // The retry state is logged as a person reads it, not as Rust's Debug text.
+    let logged = crate::helpers::logs();
+    assert!(logged.contains(r#""retry":"retry 0 of 3""#), "{logged}");
+    assert!(
+        logged.contains(r#""retry":"retry 9 of unlimited""#),
+        "{logged}"
+    );
+    assert!(!logged.contains("RetryContext {"), "{logged}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -16,6 +16,8 @@ mod match_events;
 mod raise_alerts;
 mod replay;
 mod scan;
+mod scan_inputs;
+mod scan_intel;
 mod sentinel;
 mod sentinel_harness;
 mod sentinel_ingestion;

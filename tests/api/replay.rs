@@ -60,10 +60,14 @@ async fn a_dead_letter_written_while_misp_was_down_matches_on_replay() {
         Some(1),
         "the junk event still fails: {stderr}"
     );
-    assert!(
-        stderr.contains("event 2 still fails: body is not JSON"),
-        "{stderr}"
+    // Named by its sequence number in the partition, not its place in the document.
+    let junk = &doc["events"][1];
+    let label = format!(
+        "event sequenceNumber {} (offset {}) still fails: body is not JSON",
+        junk["sequenceNumber"],
+        junk["offset"].as_str().unwrap()
     );
+    assert!(stderr.contains(&label), "{label} in {stderr}");
     let matches: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -95,6 +99,82 @@ fn poison_messages_saved_as_json_lines_are_read_back() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: not JSON"));
+}
+
+/// `az storage message get --queue-name misp-matches-poison -o json` (its default output): a
+/// pretty-printed array of messages, each with its id, dequeue count and base64 content.
+#[test]
+fn az_storage_message_get_output_is_read_as_it_is_saved() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poison.json");
+    let m = serde_json::json!({"matchId": "0a1b", "deviceId": DEVICE, "deviceName": "winsrv", "reportId": "1",
+        "timestamp": TIMESTAMP, "category": "AdvancedHunting-DeviceFileEvents", "alertable": true, "hash": sha1("az"),
+        "hashType": "sha1", "hashFields": ["SHA1"], "fileName": null, "folderPath": null, "intel": []});
+    let b64 = base64::engine::general_purpose::STANDARD.encode(m.to_string());
+    let saved = serde_json::json!([
+        {"content": b64, "dequeueCount": 5, "expirationTime": "2026-12-04T08:00:00+00:00", "id": "6b0c-1",
+         "insertionTime": "2026-11-27T08:00:00+00:00", "popReceipt": null, "timeNextVisible": null},
+        {"content": "bm90IGEgbWF0Y2g=", "dequeueCount": 5, "id": "6b0c-2"}
+    ]);
+    std::fs::write(&path, serde_json::to_string_pretty(&saved).unwrap()).unwrap();
+    let out = replay(&[path.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len(), 1);
+    assert_eq!(printed[0]["matchId"], "0a1b");
+    assert!(
+        stderr.contains("message 2 (id 6b0c-2): message text is not a match"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not JSON"), "{stderr}");
+}
+
+#[test]
+fn a_dead_letter_with_a_damaged_body_names_the_event_and_replays_the_others() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed");
+    let bad = sha256("dead letter");
+    crate::scan::write_feed(
+        &feed,
+        &[serde_json::json!({"type": "sha256", "to_ids": true, "value": bad})],
+    );
+    let good = base64::engine::general_purpose::STANDARD.encode(envelope(&[device_event(
+        "DeviceFileEvents",
+        9,
+        ["", &bad, ""],
+        NONE,
+    )]));
+    let doc = serde_json::json!({"reason": "MISP down", "partitionId": "3", "events": [
+        {"sequenceNumber": 41, "offset": "100", "enqueuedTime": null, "reason": "MISP down", "body": "@@not base64@@"},
+        {"sequenceNumber": 42, "offset": "200", "enqueuedTime": null, "reason": "MISP down", "body": good}
+    ]});
+    let path = dir.path().join("dl.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let out = replay(
+        &[
+            path.to_str().unwrap(),
+            "--misp-feed",
+            feed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("event sequenceNumber 41 (offset 100): its body is not base64"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "{stderr}"
+    );
 }
 
 /// Needs Azurite's queue service on 127.0.0.1:10001; `.ci/run` starts it and runs this test.

@@ -10,11 +10,25 @@ use crate::stub_misp::{MISP_KEY, StubAttribute, StubMisp};
 
 const NONE: [&str; 3] = ["", "", ""];
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_defender-misp"))
 }
 
-fn lines(stdout: &[u8]) -> Vec<Value> {
+/// A feed folder of one published event holding `attributes`.
+pub fn write_feed(dir: &std::path::Path, attributes: &[Value]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let uuid = "5f0c6a2e-9999-4222-8333-444455556666";
+    std::fs::write(
+        dir.join("manifest.json"),
+        json!({uuid: {"info": "t", "timestamp": 1}}).to_string(),
+    )
+    .unwrap();
+    let event = json!({"Event": {"uuid": uuid, "info": "Feed test", "threat_level_id": "2",
+        "published": true, "Tag": [{"name": "tlp:green"}], "Attribute": attributes}});
+    std::fs::write(dir.join(format!("{uuid}.json")), event.to_string()).unwrap();
+}
+
+pub fn lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
@@ -60,7 +74,7 @@ fn scan_reads_json_lines_and_envelopes_in_folders_against_a_feed() {
     .unwrap();
     std::fs::write(
         feed.join(format!("{uuid}.json")),
-        json!({"Event": {"uuid": uuid, "info": "Scan test", "threat_level_id": "2", "Attribute": [
+        json!({"Event": {"uuid": uuid, "info": "Scan test", "threat_level_id": "2", "published": true, "Attribute": [
             {"type": "filename|sha256", "to_ids": true, "value": format!("x.exe|{bad}"), "uuid": "aaaaaaaa-0000-4000-8000-000000000001"},
             {"type": "sha256", "to_ids": false, "value": ids_off, "uuid": "aaaaaaaa-0000-4000-8000-000000000002"}]}})
         .to_string(),
@@ -104,8 +118,10 @@ fn scan_reads_json_lines_and_envelopes_in_folders_against_a_feed() {
 fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matches() {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed");
-    std::fs::create_dir(&feed).unwrap();
-    std::fs::write(feed.join("manifest.json"), "{}").unwrap();
+    write_feed(
+        &feed,
+        &[json!({"type": "sha256", "to_ids": true, "value": sha256("elsewhere")})],
+    );
     let clean = dir.path().join("clean.json");
     std::fs::write(&clean, envelope(&[logon_info()])).unwrap();
     let ok = bin()
@@ -119,7 +135,7 @@ fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matche
     assert!(ok.stdout.is_empty());
 
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, "{\"properties\":{}}\nnot json\n").unwrap();
+    std::fs::write(&bad, "{\"properties\":{}}\n\ngarbage\n").unwrap();
     let out = bin()
         .args(["scan", "--quiet"])
         .arg(&bad)
@@ -128,14 +144,32 @@ fn scan_exits_non_zero_on_bad_lines_and_unreadable_paths_but_zero_without_matche
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("event 2: body is not JSON"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: line 3: not JSON", bad.display())),
+        "the file line, blank lines counted: {stderr}"
+    );
+    assert!(
+        stderr.contains("partial scan: 1 record(s) or line(s) failed"),
+        "{stderr}"
+    );
 
+    // A missing path is reported and the others are still scanned; the scan is partial.
     let missing = bin()
-        .args(["scan", "/nonexistent/x", "--misp-feed"])
+        .args(["scan", "--quiet", "/nonexistent/x"])
+        .arg(&clean)
+        .arg("--misp-feed")
         .arg(&feed)
         .output()
         .unwrap();
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("/nonexistent/x: cannot read: No such file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("events=1 (matched=0 clean=1"), "{stderr}");
+    assert!(stderr.contains("1 input(s) could not be read"), "{stderr}");
     let no_intel = bin()
         .args(["scan", "--quiet"])
         .arg(&clean)

@@ -25,6 +25,7 @@ fn a_folder_loads_its_lists_in_order_and_reports_what_it_skipped() {
             "fixture-contact",
             "fixture-empty-hashes",
             "fixture-everything",
+            "fixture-known-software",
             "fixture-resolvers",
             "fixture-top-sites"
         ]
@@ -46,7 +47,7 @@ fn a_folder_loads_its_lists_in_order_and_reports_what_it_skipped() {
     );
     // The `lists` folder itself is accepted too.
     let (w2, _) = Warninglists::load(&dir().join("lists"), &Selection::All).unwrap();
-    assert_eq!(w2.lists().len(), 6);
+    assert_eq!(w2.lists().len(), 7);
 }
 
 #[test]

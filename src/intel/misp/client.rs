@@ -3,6 +3,8 @@
 //! [`MispIntel`] adapts it to [`ThreatIntel`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -11,6 +13,7 @@ use super::{SearchResponse, map_attributes};
 
 use crate::http::{self, ClientOptions, Credential, Failure, ReadError, Transport};
 use crate::intel::config::MispSettings;
+use crate::intel::rules::Rules;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, ThreatIntel};
 use crate::records::FileHash;
 use crate::secret::Secret;
@@ -177,6 +180,9 @@ pub struct MispIntel {
     chunk_size: usize,
     published_only: bool,
     enforce_warninglist: bool,
+    rules: Rules,
+    /// restSearch requests sent, whether or not they were answered.
+    sent: Arc<AtomicUsize>,
 }
 
 impl MispIntel {
@@ -186,11 +192,18 @@ impl MispIntel {
             chunk_size: settings.chunk_size,
             published_only: settings.published_only,
             enforce_warninglist: settings.enforce_warninglist,
+            rules: settings.rules(),
+            sent: Arc::default(),
         })
     }
 
     pub fn client(&self) -> &MispClient {
         &self.client
+    }
+
+    /// The rules its answers are held to.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 }
 
@@ -206,6 +219,7 @@ impl ThreatIntel for MispIntel {
         hashes: &[FileHash],
     ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
         let body = MispClient::search_body(hashes, self.published_only, self.enforce_warninglist);
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let response = self
             .client
             .post_json("attributes/restSearch", &body, None)
@@ -215,7 +229,11 @@ impl ThreatIntel for MispIntel {
         Ok(map_attributes(
             &parsed.response.attribute,
             &requested,
-            self.published_only,
+            &self.rules,
         ))
+    }
+
+    fn requests_sent(&self) -> Option<usize> {
+        Some(self.sent.load(Ordering::Relaxed))
     }
 }

@@ -13,32 +13,41 @@ use std::collections::{HashMap, HashSet};
 
 #[cfg(feature = "service")]
 pub use client::{ClientBuildError, MAX_RESPONSE_BYTES, MispClient, MispIntel};
-pub use types::{Attribute, SearchResponse};
+pub use types::{Attribute, Flag, SearchResponse, Tag};
 
-use super::{HASH_ATTRIBUTE_TYPES, IntelHit, RawHit, hash_parts};
+use super::rules::{Candidate, Rules};
+use super::{IntelHit, RawHit, hash_parts};
 use crate::records::FileHash;
 
+/// What a restSearch answer says of an attribute, for [`Rules`]: the query asked for IDS,
+/// live, published attributes, so only an explicit `false` (or `true` for `deleted`) counts
+/// against it.
+pub fn answered(a: &Attribute) -> Candidate<'_> {
+    Candidate {
+        kind: a.kind.as_deref().unwrap_or(""),
+        value: a.value.as_deref().unwrap_or(""),
+        to_ids: a.to_ids.0 != Some(false),
+        deleted: a.deleted.0 == Some(true),
+        published: a
+            .event
+            .as_ref()
+            .is_none_or(|e| e.published.0 != Some(false)),
+    }
+}
+
 /// Maps restSearch attributes back to the requested hashes they match, case-insensitively,
-/// through either half of a composite value. Attributes that are not IDS, are deleted, are of
-/// another type or (when only published events count) belong to an unpublished event are
+/// through either half of a composite value. Attributes the [`Rules`] refuse (not IDS, deleted,
+/// of another type, of an unpublished event when only published ones count, warninglisted) are
 /// dropped here too, in case a proxy or an old server ignored a filter.
 pub fn map_attributes(
     attributes: &[Attribute],
     requested: &HashSet<&FileHash>,
-    published_only: bool,
+    rules: &Rules,
 ) -> HashMap<FileHash, Vec<IntelHit>> {
     let mut out: HashMap<FileHash, Vec<IntelHit>> = HashMap::new();
     for a in attributes {
         let kind = a.kind.as_deref().unwrap_or("");
-        let unpublished = a
-            .event
-            .as_ref()
-            .is_some_and(|e| e.published.0 == Some(false));
-        if a.to_ids.0 == Some(false)
-            || a.deleted.0 == Some(true)
-            || !HASH_ATTRIBUTE_TYPES.contains(&kind)
-            || (published_only && unpublished)
-        {
+        if !rules.admits(&answered(a)) {
             continue;
         }
         let value = a.value.as_deref().unwrap_or("");

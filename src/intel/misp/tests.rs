@@ -18,6 +18,7 @@ fn settings(url: &str, timeout: Duration) -> MispSettings {
         chunk_size: 1000,
         published_only: true,
         enforce_warninglist: true,
+        warninglists: Default::default(),
         verify_tls: true,
         ca_cert: None,
         timeout,
@@ -160,4 +161,46 @@ fn a_missing_ca_file_is_an_error_naming_the_variable() {
     s.ca_cert = Some("/nonexistent/ca.pem".into());
     let err = MispIntel::new(&s).unwrap_err();
     assert!(err.to_string().starts_with("MISP_CA_CERT"));
+}
+
+/// As restSearch answers with `includeEventTags` and `includeContext`: the event's tags on the
+/// attribute (inherited) and again in its `Event` block. Each reaches the match once, and MISP
+/// text with invisible characters of every class reaches it without them.
+#[test]
+fn event_tags_appear_once_and_hostile_text_is_cleaned_when_mapped() {
+    let hash = "ab".repeat(32);
+    let event_tags: Vec<serde_json::Value> = (0..12)
+        .map(|i| serde_json::json!({"name": format!("misp-galaxy:tool=\"t{i}\""), "local": 0}))
+        .collect();
+    let mut attribute_tags = vec![serde_json::json!({"name": "tlp:amber"})];
+    attribute_tags.extend(event_tags.iter().cloned().map(|mut t| {
+        t["inherited"] = serde_json::json!(1);
+        t
+    }));
+    let info =
+        "Evil\u{202e}\u{61c}\u{ad}\u{180e}\u{2060}\u{2064}\u{fff9}\u{e0041}\u{e007f} campaign";
+    let answer = serde_json::json!({"response": {"Attribute": [{
+        "id": "1", "event_id": "7", "type": "sha256", "to_ids": true, "deleted": false,
+        "uuid": "------------------------------------", "value": hash,
+        "Event": {"id": "7", "uuid": "11111111-0000-4000-8000-000000000007", "info": info,
+                  "threat_level_id": "1", "published": true, "Tag": event_tags},
+        "Tag": attribute_tags
+    }]}});
+    let parsed: SearchResponse = serde_json::from_value(answer).unwrap();
+    let wanted = FileHash::parse(&hash).unwrap();
+    let requested = std::collections::HashSet::from([&wanted]);
+    let rules = crate::intel::rules::Rules {
+        published_only: true,
+        ..Default::default()
+    };
+    let hits = map_attributes(&parsed.response.attribute, &requested, &rules);
+    let hit = &hits[&wanted][0];
+    assert_eq!(hit.tags.len(), 13, "{:?}", hit.tags);
+    let mut unique = hit.tags.clone();
+    unique.dedup();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 13);
+    assert_eq!(hit.event_info, "Evil campaign");
+    assert_eq!(hit.attribute_uuid, "", "36 dashes are no uuid");
 }

@@ -1,7 +1,8 @@
 //! The fast paths of the snapshot against the straightforward ones, on the same input, hostile
 //! input included: a page read straight into the reduced form (`page`) against the full
-//! `intel::misp` attributes reduced afterwards (the path the snapshot took before), and the
-//! index built in chunks with its directory against a scan of what was pulled.
+//! `intel::misp` attributes, their [`answered`] candidates and reduced afterwards (the path the
+//! snapshot took before), and the index built in chunks with its directory against a scan of
+//! what was pulled.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use super::index::{Builder, EventContext, Index, Pulled, uuid_bytes};
 use super::page::{Item, Page};
 use super::table::{Digest, Meta};
-use crate::intel::misp::{Attribute, SearchResponse};
+use crate::intel::misp::{Attribute, SearchResponse, answered};
 use crate::intel::{HASH_ATTRIBUTE_TYPES, hash_parts};
 use crate::records::FileHash;
 use crate::text::clean_text;
@@ -55,14 +56,6 @@ fn reduce(a: &Attribute) -> Option<Pulled> {
             .into(),
         }),
     })
-}
-
-fn live(a: &Attribute, published_only: bool) -> bool {
-    let unpublished = a
-        .event
-        .as_ref()
-        .is_some_and(|e| e.published.0 == Some(false));
-    a.to_ids.0 != Some(false) && a.deleted.0 != Some(true) && !(published_only && unpublished)
 }
 
 fn hex(bytes: &[u8], upper: bool) -> String {
@@ -212,8 +205,13 @@ proptest! {
         prop_assert_eq!(fast.len(), full.response.attribute.len());
         for (item, a) in fast.iter().zip(&full.response.attribute) {
             prop_assert_eq!(item.id, parse_id(a.id.as_deref()));
-            prop_assert_eq!(item.live.is(true), live(a, true));
-            prop_assert_eq!(item.live.is(false), live(a, false));
+            // The same candidate for the rules, field by field: every `Rules` (published only
+            // or not, any warninglists) admits one exactly when it admits the other.
+            let (c, d) = (item.candidate(), answered(a));
+            prop_assert_eq!(
+                (c.kind, c.value, c.to_ids, c.deleted, c.published),
+                (d.kind, d.value, d.to_ids, d.deleted, d.published)
+            );
             prop_assert_eq!(&item.pulled, &reduce(a));
         }
     }

@@ -97,7 +97,7 @@ impl SnapshotIntel {
         let puller = Puller {
             client: online.client().clone(),
             retry,
-            published_only: misp.published_only,
+            rules: misp.rules(),
             enforce_warninglist: misp.enforce_warninglist,
             page_size: misp.snapshot.page_size,
         };

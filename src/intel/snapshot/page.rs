@@ -1,14 +1,17 @@
 //! A restSearch page read straight into the snapshot's reduced form: each attribute becomes an
-//! [`Item`] (its id, whether it is live, and the [`Pulled`] record the index keeps) as soon as it
-//! is parsed, without the full attribute structs of `intel::misp` and without a `String` per
-//! hash: ids are parsed to `u32`, hashes and uuids to inline digests, while the text is read.
+//! [`Item`] (its id, what the rules need to admit it, and the [`Pulled`] record the index keeps)
+//! as soon as it is parsed, without the full attribute structs of `intel::misp` and without a
+//! `String` per hash: ids are parsed to `u32`, hashes and uuids to inline digests, while the
+//! text is read. The value's text is kept with its page, for the warninglists.
 //!
 //! The rules are those of `intel::misp`'s lenient types (`Loose` text: strings as they are,
 //! integers in decimal, booleans as words, anything else absent; `Flag`: `true`, non-zero
 //! numbers, `"1"`/`"true"`/`"True"`), so a page reduces to what the straightforward path (full
-//! attributes, then reduced) gives; the `equivalence` tests compare the two on hostile pages.
+//! attributes, [`answered`](crate::intel::misp::answered), then reduced) gives; the
+//! `equivalence` tests compare the two on hostile pages.
 //! Only the blocks the snapshot does not read (`Tag`, `threat_level_id`) are not validated.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -19,6 +22,7 @@ use super::index::{EventContext, Pulled, uuid_bytes};
 use super::table::{Digest, Meta};
 use crate::intel::HASH_ATTRIBUTE_TYPES;
 use crate::intel::bounds::EVENT_INFO_CHARS;
+use crate::intel::rules::Candidate;
 use crate::text::clean_text;
 
 /// A restSearch answer, `{"response": {"Attribute": [...]}}`.
@@ -39,32 +43,37 @@ impl Page {
     }
 }
 
-/// Whether an attribute counts, from its flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Live {
-    to_ids: Option<bool>,
-    deleted: Option<bool>,
-    /// Its `Event` block says `published: false`.
-    unpublished: bool,
-}
-
-impl Live {
-    /// IDS, not deleted, and published when only published events count.
-    pub(super) fn is(self, published_only: bool) -> bool {
-        self.to_ids != Some(false)
-            && self.deleted != Some(true)
-            && !(published_only && self.unpublished)
-    }
-}
-
-/// One attribute of a page, reduced.
+/// One attribute of a page, reduced: what [`Rules`](crate::intel::rules::Rules) need to admit
+/// it, and what the index keeps of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Item {
     /// Its id, when it has one that fits a `u32`.
     pub(super) id: Option<u32>,
-    pub(super) live: Live,
+    /// Its type as written (one of the hash types without an allocation).
+    kind: Cow<'static, str>,
+    /// Its value as written, for the warninglists.
+    value: Box<str>,
+    to_ids: Option<bool>,
+    deleted: Option<bool>,
+    /// Its `Event` block says `published: false`.
+    unpublished: bool,
     /// What the index keeps; `None` when it is no hash type, or has no usable id or no hash.
     pub(super) pulled: Option<Pulled>,
+}
+
+impl Item {
+    /// The attribute for the rules, as [`answered`](crate::intel::misp::answered) reads a
+    /// restSearch answer: the pull asked for IDS, live, published attributes, so only an
+    /// explicit `false` (or `true` for `deleted`) counts against it.
+    pub(super) fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            kind: &self.kind,
+            value: &self.value,
+            to_ids: self.to_ids != Some(false),
+            deleted: self.deleted == Some(true),
+            published: !self.unpublished,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Item {
@@ -79,11 +88,6 @@ impl From<Slim> for Item {
             .event
             .as_ref()
             .is_some_and(|e| e.published.0 == Some(false));
-        let live = Live {
-            to_ids: a.to_ids.0,
-            deleted: a.deleted.0,
-            unpublished,
-        };
         let id = a.id.0.0.flatten();
         // The Event block's id when it has one, else `event_id` (an unusable block id is not
         // replaced: the attribute is left out, as an unusable `event_id` would be).
@@ -93,9 +97,10 @@ impl From<Slim> for Item {
             .and_then(|e| e.id.0.0)
             .or(a.event_id.0.0)
             .flatten();
-        let pulled = match (a.kind.0.0, id, event) {
-            (Some(kind), Some(id), Some(event)) if !a.value.0.0.is_empty() => Some(Pulled {
-                digests: a.value.0.0,
+        let Value { text, hashes } = a.value.0;
+        let pulled = match (a.kind.0.index, id, event) {
+            (Some(kind), Some(id), Some(event)) if !hashes.is_empty() => Some(Pulled {
+                digests: hashes,
                 meta: Meta {
                     id,
                     event,
@@ -109,7 +114,15 @@ impl From<Slim> for Item {
             }),
             _ => None,
         };
-        Item { id, live, pulled }
+        Item {
+            id,
+            kind: a.kind.0.text,
+            value: text,
+            to_ids: a.to_ids.0,
+            deleted: a.deleted.0,
+            unpublished,
+            pulled,
+        }
     }
 }
 
@@ -124,7 +137,7 @@ struct Slim {
     to_ids: Flag,
     deleted: Flag,
     uuid: Scalar<Uuid>,
-    value: Scalar<Hashes>,
+    value: Scalar<Value>,
     #[serde(rename = "Event")]
     event: Option<SlimEvent>,
 }
@@ -153,18 +166,25 @@ impl FromText for Id {
     }
 }
 
-/// An index into [`HASH_ATTRIBUTE_TYPES`].
+/// A type as written, and its index into [`HASH_ATTRIBUTE_TYPES`] when it is one of them.
 #[derive(Debug, Default)]
-struct Kind(Option<u8>);
+struct Kind {
+    text: Cow<'static, str>,
+    index: Option<u8>,
+}
 impl FromText for Kind {
     fn from_text(text: Option<&str>) -> Self {
         let kind = text.unwrap_or("");
-        Kind(
-            HASH_ATTRIBUTE_TYPES
-                .iter()
-                .position(|t| *t == kind)
-                .map(|i| i as u8),
-        )
+        match HASH_ATTRIBUTE_TYPES.iter().position(|t| *t == kind) {
+            Some(i) => Kind {
+                text: Cow::Borrowed(HASH_ATTRIBUTE_TYPES[i]),
+                index: Some(i as u8),
+            },
+            None => Kind {
+                text: Cow::Owned(kind.to_owned()),
+                index: None,
+            },
+        }
     }
 }
 
@@ -176,18 +196,22 @@ impl FromText for Uuid {
     }
 }
 
-/// The hash parts of a value: a bare hash or the hash halves of a composite.
+/// A value as written, and its hash parts: a bare hash or the hash halves of a composite.
 #[derive(Debug, Default)]
-struct Hashes(Vec<Digest>);
-impl FromText for Hashes {
+struct Value {
+    text: Box<str>,
+    hashes: Vec<Digest>,
+}
+impl FromText for Value {
     fn from_text(text: Option<&str>) -> Self {
         let value = text.unwrap_or("");
-        Hashes(
-            value
+        Value {
+            text: value.into(),
+            hashes: value
                 .split('|')
                 .filter_map(|p| Digest::from_hex(p.trim()))
                 .collect(),
-        )
+        }
     }
 }
 

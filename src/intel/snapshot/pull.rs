@@ -11,6 +11,7 @@ use super::index::{Builder, Pulled};
 use super::page::{Item, Page};
 use crate::intel::misp::MispClient;
 use crate::intel::policy::RetryPolicy;
+use crate::intel::rules::Rules;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError};
 
 /// Pages restSearch for the snapshot, each page under the retry policy of lookups (the breaker
@@ -19,20 +20,21 @@ use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError};
 pub(super) struct Puller {
     pub(super) client: MispClient,
     pub(super) retry: RetryPolicy,
-    pub(super) published_only: bool,
+    pub(super) rules: Rules,
     pub(super) enforce_warninglist: bool,
     pub(super) page_size: usize,
 }
 
 impl Puller {
-    /// Every live attribute, each page read straight into the reduced form and added to a
-    /// [`Builder`] as it arrives: the load never holds more than one page of attributes.
+    /// Every attribute the [`Rules`] admit, each page read straight into the reduced form and
+    /// added to a [`Builder`] as it arrives: the load never holds more than one page of
+    /// attributes.
     pub(super) async fn everything(&self, pages: &mut usize) -> Result<Builder, IntelError> {
-        let published_only = self.published_only;
+        let rules = &self.rules;
         let mut builder = Builder::default();
         self.pull_pages(self.live_filters(), pages, |page| {
             for item in page {
-                if item.live.is(published_only)
+                if rules.admits(&item.candidate())
                     && let Some(p) = item.pulled
                 {
                     builder.add(p);
@@ -66,15 +68,15 @@ impl Puller {
         changed["deleted"] = json!([0, 1]);
         changed["timestamp"] = json!(since);
         let changes = self.pull(changed, pages).await?;
-        let published_only = self.published_only;
+        let rules = &self.rules;
         let removed: HashSet<u32> = changes
             .iter()
-            .filter(|a| !a.live.is(published_only))
+            .filter(|a| !rules.admits(&a.candidate()))
             .filter_map(|a| a.id)
             .collect();
         let upserted: Vec<Pulled> = upserts
             .into_iter()
-            .filter(|a| a.live.is(published_only))
+            .filter(|a| rules.admits(&a.candidate()))
             .filter_map(|a| a.pulled)
             .filter(|p| !removed.contains(&p.meta.id))
             .collect();
@@ -90,7 +92,7 @@ impl Puller {
             "deleted": 0,
             "enforceWarninglist": u8::from(self.enforce_warninglist),
         });
-        if self.published_only {
+        if self.rules.published_only {
             body["published"] = json!(1);
         }
         body

@@ -143,6 +143,10 @@ impl Setup {
     }
 
     fn intel(&self, mode: &str) -> SnapshotIntel {
+        self.intel_with(mode, &[])
+    }
+
+    fn intel_with(&self, mode: &str, extra: &[(&str, String)]) -> SnapshotIntel {
         let env: Map<String, String> = [
             ("MISP_URL", self.server.uri()),
             ("MISP_API_KEY", KEY.to_owned()),
@@ -150,6 +154,7 @@ impl Setup {
             ("MISP_SNAPSHOT_PAGE_SIZE", "2".to_owned()),
         ]
         .into_iter()
+        .chain(extra.iter().cloned())
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let misp = MispSettings::from_env(&env).unwrap();
@@ -394,4 +399,29 @@ async fn through_the_resolver_misses_cost_no_lookup_and_hits_one_request() {
     let r = resolver.resolve(&mixed).await;
     assert_eq!(r.requests, 1, "one request, for the hit's context");
     assert_eq!(r.verdicts[&hash(&h(2, 64))].len(), 1);
+}
+
+/// The rules of every source: the lists of `MISP_WARNINGLISTS_DIR` keep a pulled attribute out of
+/// the snapshot, on top of the `enforceWarninglist` the pull asks MISP for.
+#[tokio::test]
+async fn a_pulled_attribute_on_a_warninglist_of_the_folder_stays_out_of_the_snapshot() {
+    let known = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut attrs = sample();
+    attrs.push(attr(6, "sha256", known.to_owned()));
+    let s = Setup::new(attrs).await;
+    let lists =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/warninglists");
+    let intel = s.intel_with(
+        "snapshot",
+        &[("MISP_WARNINGLISTS_DIR", lists.display().to_string())],
+    );
+    intel.refresh(false).await.unwrap();
+    let index = intel.index().unwrap();
+    assert_eq!(
+        index.len(),
+        4,
+        "the four live attributes, not the listed one"
+    );
+    assert!(!index.contains(&hash(known)));
+    assert_eq!(s.state.lock().unwrap().bodies[0]["enforceWarninglist"], 1);
 }
