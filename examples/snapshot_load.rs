@@ -1,6 +1,8 @@
 //! Loads an IOC snapshot of `--iocs` synthetic hash attributes (default 1,000,000) from a
 //! loopback stub MISP in pages, as `MISP_MODE=snapshot` does at start, and reports the load time,
-//! the index's size and the RSS it added, then times local lookups. Bounded; exits by itself.
+//! the index's size and the RSS it added (with mimalloc, the handler's allocator), then times
+//! local lookups: a known IOC (the hit with its context) and the miss check every other hash of a
+//! batch makes. Bounded; exits by itself.
 //!
 //! ```text
 //! cargo run --release --example snapshot_load -- --iocs 1000000
@@ -20,6 +22,10 @@ use defender_misp::intel::snapshot::SnapshotIntel;
 use defender_misp::records::FileHash;
 
 use common::stub_misp::{self, StubMisp};
+
+/// The handler's allocator, so that the RSS figures are the handler's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -48,6 +54,13 @@ async fn main() {
         .step_by((args.iocs / 1000).max(1))
         .filter_map(|i| defender_misp::intel::hash_parts(&i.value).next())
         .collect();
+    // Hashes of programs the stub does not know, the three lengths in turn.
+    let misses: Vec<FileHash> = (0..3000u64)
+        .map(|n| {
+            let hashes = common::program(2_000_000_000 + n);
+            FileHash::parse(&hashes[(n % 3) as usize]).unwrap()
+        })
+        .collect();
     let misp = StubMisp::start(iocs, Duration::from_millis(args.misp_latency_ms)).await;
     let env: HashMap<String, String> = [
         ("MISP_URL", misp.url()),
@@ -71,11 +84,12 @@ async fn main() {
     let report = snapshot.refresh(true).await.expect("the snapshot loads");
     let load = started.elapsed();
     let index = snapshot.index().unwrap();
-    // Let the allocator settle, then read what stayed.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_at_once = rss_kb();
+    // Past mimalloc's purge delay (1 s), then read what stayed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_after = rss_kb();
     println!(
-        "loaded {} IOCs ({} entries) in {} pages of {}: {:.2} s; index arrays+events {:.1} MB ({:.1} B/IOC); process RSS +{:.1} MB",
+        "loaded {} IOCs ({} entries) in {} pages of {}: {:.2} s; index tables+events {:.1} MB ({:.1} B/entry); process RSS {:.1} MB before, {:.1} MB at once after, {:.1} MB 1.5 s later (+{:.1} MB)",
         report.upserted,
         index.len(),
         report.pages,
@@ -83,6 +97,9 @@ async fn main() {
         load.as_secs_f64(),
         index.heap_bytes() as f64 / 1048576.0,
         index.heap_bytes() as f64 / index.len() as f64,
+        rss_before as f64 / 1024.0,
+        rss_at_once as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
         (rss_after.saturating_sub(rss_before)) as f64 / 1024.0
     );
 
@@ -99,6 +116,20 @@ async fn main() {
     println!(
         "local lookup of a known IOC: {per:?} each ({} probes × {rounds})",
         probes.len()
+    );
+
+    let started = Instant::now();
+    let mut known = 0;
+    for _ in 0..rounds {
+        for m in &misses {
+            known += usize::from(index.contains(m));
+        }
+    }
+    let per = started.elapsed() / (rounds * misses.len()) as u32;
+    assert_eq!(known, 0, "no miss probe is a known IOC");
+    println!(
+        "miss check of an unknown hash (what every other hash of a batch costs): {per:?} each ({} probes × {rounds})",
+        misses.len()
     );
 
     let started = Instant::now();

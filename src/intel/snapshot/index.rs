@@ -1,75 +1,31 @@
-//! The index: every IOC hash as a binary digest in one of three sorted arrays (MD5, SHA-1,
-//! SHA-256), each entry with the attribute id, event id, attribute uuid and type, plus each
-//! event's uuid and `info`. Immutable: a refresh builds a new one ([`Index::build`],
-//! [`Index::apply`]) off the async threads and swaps it in whole.
+//! The index: every IOC hash as a binary digest in one of three [`Table`]s (MD5, SHA-1, SHA-256),
+//! each entry with the attribute id, event id, attribute uuid and type, plus each event's uuid
+//! and `info`. Immutable: a refresh builds a new one ([`Builder`], [`Index::apply`]) off the async
+//! threads and swaps it in whole.
+//!
+//! A full load never holds its attributes: each page is read straight into [`Pulled`] records
+//! (`page`) and their entries are appended to the [`Builder`] in page-sized chunks, which are
+//! moved into one exactly sized array per digest length at the end and sorted in place. What the
+//! load leaves is the index itself (44–60 bytes an entry, 4 bytes a directory slot) and the event
+//! contexts.
 
 use std::collections::{HashMap, HashSet};
 
+use super::table::{Digest, Entry, Meta, Table, decode_hex};
 use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelHit, RawHit};
 use crate::records::FileHash;
 
-/// What an entry knows of its attribute, 28 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Meta {
-    pub(super) id: u32,
-    pub(super) event: u32,
-    pub(super) uuid: [u8; 16],
-    /// Index into [`HASH_ATTRIBUTE_TYPES`].
-    pub(super) kind: u8,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Entry<const N: usize> {
-    digest: [u8; N],
-    meta: Meta,
-}
-
-/// Entries of one digest length, sorted by digest.
-#[derive(Debug, Clone, Default)]
-struct Table<const N: usize>(Vec<Entry<N>>);
-
-impl<const N: usize> Table<N> {
-    fn find(&self, digest: &[u8; N]) -> &[Entry<N>] {
-        let start = self.0.partition_point(|e| e.digest < *digest);
-        let end = start + self.0[start..].partition_point(|e| e.digest == *digest);
-        &self.0[start..end]
-    }
-
-    fn sort(&mut self) {
-        self.0.sort_unstable_by_key(|a| a.digest);
-        self.0.shrink_to_fit();
-    }
-
-    /// A copy without the attributes in `drop`, plus `add`, sorted.
-    fn rebuilt(&self, drop: &HashSet<u32>, add: impl Iterator<Item = Entry<N>>) -> Self {
-        let mut v: Vec<Entry<N>> = self
-            .0
-            .iter()
-            .filter(|e| !drop.contains(&e.meta.id))
-            .copied()
-            .collect();
-        v.extend(add);
-        let mut t = Table(v);
-        t.sort();
-        t
-    }
-
-    fn bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<Entry<N>>()
-    }
-}
-
 /// Event context kept from the pull (the default restSearch `Event` block).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct EventContext {
     pub(super) uuid: Box<str>,
     pub(super) info: Box<str>,
 }
 
 /// One pulled attribute, reduced to what the index keeps.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Pulled {
-    pub(super) hashes: Vec<FileHash>,
+    pub(super) digests: Vec<Digest>,
     pub(super) meta: Meta,
     pub(super) event: Option<EventContext>,
 }
@@ -83,26 +39,20 @@ pub struct Index {
     events: HashMap<u32, EventContext>,
 }
 
-pub(super) fn digest<const N: usize>(hex: &str) -> [u8; N] {
-    let mut out = [0u8; N];
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => 0,
-    };
-    for (i, pair) in hex.as_bytes().chunks_exact(2).take(N).enumerate() {
-        out[i] = nibble(pair[0]) << 4 | nibble(pair[1]);
-    }
-    out
-}
-
 pub(super) fn uuid_bytes(s: &str) -> [u8; 16] {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        digest::<16>(&hex.to_ascii_lowercase())
-    } else {
-        [0; 16]
+    let mut hex = [0u8; 32];
+    let mut n = 0;
+    for b in s.bytes().filter(|b| *b != b'-') {
+        if n == 32 {
+            return [0; 16];
+        }
+        hex[n] = b;
+        n += 1;
     }
+    (n == 32)
+        .then(|| decode_hex::<16>(&hex))
+        .flatten()
+        .unwrap_or([0; 16])
 }
 
 pub(super) fn uuid_text(b: &[u8; 16]) -> String {
@@ -120,53 +70,180 @@ pub(super) fn uuid_text(b: &[u8; 16]) -> String {
     )
 }
 
-impl Index {
-    pub(super) fn build(pulled: Vec<Pulled>) -> Self {
-        let mut index = Index::default();
-        index.add_events(&pulled);
-        let (md5, sha1, sha256) = split(&pulled);
-        index.md5 = Table(md5);
-        index.sha1 = Table(sha1);
-        index.sha256 = Table(sha256);
-        index.md5.sort();
-        index.sha1.sort();
-        index.sha256.sort();
-        index
-    }
+/// Entries appended in chunks of a bounded size, never one array grown by doubling (which
+/// would leave the array's earlier copies behind in the allocator).
+#[derive(Debug)]
+struct Chunks<const N: usize>(Vec<Vec<Entry<N>>>);
 
-    fn add_events(&mut self, pulled: &[Pulled]) {
-        for p in pulled {
-            if let Some(e) = &p.event {
-                self.events.insert(p.meta.event, e.clone());
+impl<const N: usize> Default for Chunks<N> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+/// Entries per chunk: 704–960 KiB, so that each chunk is one of mimalloc's huge blocks (above
+/// 512 KiB) with pages of its own, given back whole when freed instead of leaving holes in
+/// pages shared with other blocks.
+const CHUNK: usize = 16_384;
+
+impl<const N: usize> Chunks<N> {
+    fn push(&mut self, entry: Entry<N>) {
+        match self.0.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(entry);
+                self.0.push(chunk);
             }
         }
+    }
+
+    /// One exactly sized array, each chunk freed as it is moved in.
+    fn into_table(self) -> Table<N> {
+        let total = self.0.iter().map(Vec::len).sum();
+        let mut all = Vec::with_capacity(total);
+        for chunk in self.0 {
+            all.extend(chunk);
+        }
+        Table::new(all)
+    }
+}
+
+/// Collects pulled attributes into a new [`Index`].
+#[derive(Debug, Default)]
+pub(super) struct Builder {
+    md5: Chunks<16>,
+    sha1: Chunks<20>,
+    sha256: Chunks<32>,
+    events: HashMap<u32, EventContext>,
+    attributes: usize,
+}
+
+impl Builder {
+    /// Adds an attribute's entries; the first context seen for an event is the one kept.
+    pub(super) fn add(&mut self, p: Pulled) {
+        for d in &p.digests {
+            match *d {
+                Digest::Md5(digest) => self.md5.push(Entry {
+                    digest,
+                    meta: p.meta,
+                }),
+                Digest::Sha1(digest) => self.sha1.push(Entry {
+                    digest,
+                    meta: p.meta,
+                }),
+                Digest::Sha256(digest) => self.sha256.push(Entry {
+                    digest,
+                    meta: p.meta,
+                }),
+            }
+        }
+        if let Some(e) = p.event {
+            self.events.entry(p.meta.event).or_insert(e);
+        }
+        self.attributes += 1;
+    }
+
+    /// Attributes added so far.
+    pub(super) fn attributes(&self) -> usize {
+        self.attributes
+    }
+
+    pub(super) fn finish(mut self) -> Index {
+        self.events.shrink_to_fit();
+        Index {
+            md5: self.md5.into_table(),
+            sha1: self.sha1.into_table(),
+            sha256: self.sha256.into_table(),
+            events: self.events,
+        }
+    }
+}
+
+/// A copy of `table` without the attributes in `drop`, plus `add`.
+fn rebuilt<const N: usize>(
+    table: &Table<N>,
+    drop: &HashSet<u32>,
+    add: impl Iterator<Item = Entry<N>>,
+) -> Table<N> {
+    let mut v: Vec<Entry<N>> = table
+        .entries()
+        .iter()
+        .filter(|e| !drop.contains(&e.meta.id))
+        .copied()
+        .collect();
+    v.extend(add);
+    Table::new(v)
+}
+
+/// The entries of one digest length among `pulled`.
+fn entries_of<const N: usize>(
+    pulled: &[Pulled],
+    pick: fn(Digest) -> Option<[u8; N]>,
+) -> impl Iterator<Item = Entry<N>> + '_ {
+    pulled.iter().flat_map(move |p| {
+        p.digests.iter().filter_map(move |d| {
+            pick(*d).map(|digest| Entry {
+                digest,
+                meta: p.meta,
+            })
+        })
+    })
+}
+
+fn digest_of(hash: &FileHash) -> Digest {
+    // A FileHash holds validated hex of its algorithm's length: this never falls back.
+    Digest::from_hex(hash.as_str()).unwrap_or(Digest::Md5([0; 16]))
+}
+
+impl Index {
+    #[cfg(test)]
+    pub(super) fn build(pulled: Vec<Pulled>) -> Self {
+        let mut b = Builder::default();
+        pulled.into_iter().for_each(|p| b.add(p));
+        b.finish()
     }
 
     /// A new index: this one without `removed` and `upserted` attribute ids, plus `upserted`.
     pub(super) fn apply(&self, removed: &HashSet<u32>, upserted: Vec<Pulled>) -> Self {
         let mut drop = removed.clone();
         drop.extend(upserted.iter().map(|p| p.meta.id));
-        let (md5, sha1, sha256) = split(&upserted);
-        let mut index = Index {
-            md5: self.md5.rebuilt(&drop, md5.into_iter()),
-            sha1: self.sha1.rebuilt(&drop, sha1.into_iter()),
-            sha256: self.sha256.rebuilt(&drop, sha256.into_iter()),
-            events: self.events.clone(),
-        };
-        index.add_events(&upserted);
-        index
+        let mut events = self.events.clone();
+        for p in &upserted {
+            if let Some(e) = &p.event {
+                events.insert(p.meta.event, e.clone());
+            }
+        }
+        let md5 = entries_of(&upserted, |d| match d {
+            Digest::Md5(d) => Some(d),
+            _ => None,
+        });
+        let sha1 = entries_of(&upserted, |d| match d {
+            Digest::Sha1(d) => Some(d),
+            _ => None,
+        });
+        let sha256 = entries_of(&upserted, |d| match d {
+            Digest::Sha256(d) => Some(d),
+            _ => None,
+        });
+        Index {
+            md5: rebuilt(&self.md5, &drop, md5),
+            sha1: rebuilt(&self.sha1, &drop, sha1),
+            sha256: rebuilt(&self.sha256, &drop, sha256),
+            events,
+        }
     }
 
     /// Hash entries held (an attribute with two hash parts counts twice).
     pub fn len(&self) -> usize {
-        self.md5.0.len() + self.sha1.0.len() + self.sha256.0.len()
+        self.md5.len() + self.sha1.len() + self.sha256.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Heap bytes of the arrays and event contexts, approximately.
+    /// Heap bytes of the tables (entries and directories) and event contexts, approximately.
     pub fn heap_bytes(&self) -> usize {
         let events: usize = self
             .events
@@ -177,26 +254,19 @@ impl Index {
     }
 
     fn metas(&self, hash: &FileHash) -> Vec<Meta> {
-        let s = hash.as_str();
-        match hash {
-            FileHash::Md5(_) => self.md5.find(&digest(s)).iter().map(|e| e.meta).collect(),
-            FileHash::Sha1(_) => self.sha1.find(&digest(s)).iter().map(|e| e.meta).collect(),
-            FileHash::Sha256(_) => self
-                .sha256
-                .find(&digest(s))
-                .iter()
-                .map(|e| e.meta)
-                .collect(),
+        match digest_of(hash) {
+            Digest::Md5(d) => self.md5.find(&d).iter().map(|e| e.meta).collect(),
+            Digest::Sha1(d) => self.sha1.find(&d).iter().map(|e| e.meta).collect(),
+            Digest::Sha256(d) => self.sha256.find(&d).iter().map(|e| e.meta).collect(),
         }
     }
 
     /// Whether any attribute holds `hash`.
     pub fn contains(&self, hash: &FileHash) -> bool {
-        let s = hash.as_str();
-        match hash {
-            FileHash::Md5(_) => !self.md5.find(&digest(s)).is_empty(),
-            FileHash::Sha1(_) => !self.sha1.find(&digest(s)).is_empty(),
-            FileHash::Sha256(_) => !self.sha256.find(&digest(s)).is_empty(),
+        match digest_of(hash) {
+            Digest::Md5(d) => !self.md5.find(&d).is_empty(),
+            Digest::Sha1(d) => !self.sha1.find(&d).is_empty(),
+            Digest::Sha256(d) => !self.sha256.find(&d).is_empty(),
         }
     }
 
@@ -223,30 +293,4 @@ impl Index {
         }
         hits
     }
-}
-
-type Split = (Vec<Entry<16>>, Vec<Entry<20>>, Vec<Entry<32>>);
-
-fn split(pulled: &[Pulled]) -> Split {
-    let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
-    for p in pulled {
-        for h in &p.hashes {
-            let s = h.as_str();
-            match h {
-                FileHash::Md5(_) => md5.push(Entry {
-                    digest: digest(s),
-                    meta: p.meta,
-                }),
-                FileHash::Sha1(_) => sha1.push(Entry {
-                    digest: digest(s),
-                    meta: p.meta,
-                }),
-                FileHash::Sha256(_) => sha256.push(Entry {
-                    digest: digest(s),
-                    meta: p.meta,
-                }),
-            }
-        }
-    }
-    (md5, sha1, sha256)
 }

@@ -4,7 +4,8 @@
 //!
 //! **What it holds.** Every live `to_ids` attribute of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
 //! composites and object attributes included, published only when `MISP_PUBLISHED_ONLY`) as a
-//! binary digest in one of three sorted arrays (MD5, SHA-1, SHA-256), each entry carrying the
+//! binary digest in one of three sorted arrays (MD5, SHA-1, SHA-256) with a directory on the
+//! digests' leading bits (`table`: a lookup is two cache misses), each entry carrying the
 //! attribute id, event id, attribute uuid and type; plus each event's uuid and `info`.
 //!
 //! **How it is kept.** A background task pulls `POST /attributes/restSearch` page by page
@@ -18,8 +19,9 @@
 //!   does not move its attributes' timestamps), and removals by `timestamp` with
 //!   `deleted: [0, 1]` and no `to_ids` filter (soft deletes and `to_ids` switched off).
 //!
-//! A new index is built off the async threads and swapped in whole; a failed pull keeps the last
-//! good snapshot and says so in a warning. Lookups never wait for a pull.
+//! Each page is read straight into the reduced form (`page`), and a new index is built off the
+//! async threads and swapped in whole; a failed pull keeps the last good snapshot and says so in
+//! a warning. Lookups never wait for a pull.
 //!
 //! **How it answers.** Hashes are matched locally; the resolver takes the misses straight from
 //! [`ThreatIntel::known_misses`], without its cache or in-flight bookkeeping. Only hashes that
@@ -41,7 +43,9 @@
 
 mod index;
 mod loader;
+mod page;
 mod pull;
+mod table;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -206,5 +210,7 @@ impl ThreatIntel for SnapshotIntel {
     }
 }
 
+#[cfg(test)]
+mod equivalence;
 #[cfg(test)]
 mod tests;

@@ -1,62 +1,18 @@
 //! Pulling MISP's IOCs: `POST /attributes/restSearch` page by page (`limit`/`page`, the online
-//! search's type list and filters, without `value`), each page under the retry policy, each
-//! attribute reduced as its page arrives to what the [`Index`](super::Index) keeps.
+//! search's type list and filters, without `value`), each page under the retry policy and read
+//! straight into what the [`Index`](super::Index) keeps (`page`).
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
 use super::MAX_PAGES;
-use super::index::{EventContext, Meta, Pulled, uuid_bytes};
-use crate::intel::misp::{Attribute, MispClient, SearchResponse, answered};
+use super::index::{Builder, Pulled};
+use super::page::{Item, Page};
+use crate::intel::misp::MispClient;
 use crate::intel::policy::RetryPolicy;
 use crate::intel::rules::Rules;
-use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, hash_parts};
-use crate::records::FileHash;
-use crate::text::clean_text;
-
-fn parse_id(s: Option<&str>) -> Option<u32> {
-    s?.trim().parse().ok()
-}
-
-/// Reduces a restSearch attribute; `None` when it has no usable id or no hash.
-fn reduce(a: &Attribute) -> Option<Pulled> {
-    let kind = a.kind.as_deref().unwrap_or("");
-    let kind = HASH_ATTRIBUTE_TYPES.iter().position(|t| *t == kind)? as u8;
-    let id = parse_id(a.id.as_deref())?;
-    let event_block = a.event.as_ref();
-    let event = parse_id(
-        event_block
-            .and_then(|e| e.id.as_deref())
-            .or(a.event_id.as_deref()),
-    )?;
-    let hashes: Vec<FileHash> = hash_parts(a.value.as_deref().unwrap_or("")).collect();
-    if hashes.is_empty() {
-        return None;
-    }
-    Some(Pulled {
-        hashes,
-        meta: Meta {
-            id,
-            event,
-            uuid: uuid_bytes(a.uuid.as_deref().unwrap_or("")),
-            kind,
-        },
-        event: event_block.map(|e| EventContext {
-            uuid: e.uuid.as_deref().unwrap_or("").into(),
-            info: clean_text(
-                e.info.as_deref().unwrap_or(""),
-                crate::intel::bounds::EVENT_INFO_CHARS,
-            )
-            .into(),
-        }),
-    })
-}
-
-/// Whether a pulled attribute may match, by the rules every source applies.
-fn live(a: &Attribute, rules: &Rules) -> bool {
-    rules.admits(&answered(a))
-}
+use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError};
 
 /// Pages restSearch for the snapshot, each page under the retry policy of lookups (the breaker
 /// stays theirs: a background pull that fails keeps the last good snapshot and tries again at
@@ -70,22 +26,23 @@ pub(super) struct Puller {
 }
 
 impl Puller {
-    /// Every live attribute, reduced page by page; one event context per event, not one per
-    /// attribute.
-    pub(super) async fn everything(&self, pages: &mut usize) -> Result<Vec<Pulled>, IntelError> {
+    /// Every attribute the [`Rules`] admit, each page read straight into the reduced form and
+    /// added to a [`Builder`] as it arrives: the load never holds more than one page of
+    /// attributes.
+    pub(super) async fn everything(&self, pages: &mut usize) -> Result<Builder, IntelError> {
         let rules = &self.rules;
-        let mut pulled: Vec<Pulled> = Vec::new();
-        let mut events_seen: HashSet<u32> = HashSet::new();
+        let mut builder = Builder::default();
         self.pull_pages(self.live_filters(), pages, |page| {
-            for mut p in page.iter().filter(|a| live(a, rules)).filter_map(reduce) {
-                if !events_seen.insert(p.meta.event) {
-                    p.event = None;
+            for item in page {
+                if rules.admits(&item.candidate())
+                    && let Some(p) = item.pulled
+                {
+                    builder.add(p);
                 }
-                pulled.push(p);
             }
         })
         .await?;
-        Ok(pulled)
+        Ok(builder)
     }
 
     /// What changed since `since` (Unix time), in three queries: additions by `timestamp`
@@ -114,13 +71,13 @@ impl Puller {
         let rules = &self.rules;
         let removed: HashSet<u32> = changes
             .iter()
-            .filter(|a| !live(a, rules))
-            .filter_map(|a| parse_id(a.id.as_deref()))
+            .filter(|a| !rules.admits(&a.candidate()))
+            .filter_map(|a| a.id)
             .collect();
         let upserted: Vec<Pulled> = upserts
-            .iter()
-            .filter(|a| live(a, rules))
-            .filter_map(reduce)
+            .into_iter()
+            .filter(|a| rules.admits(&a.candidate()))
+            .filter_map(|a| a.pulled)
             .filter(|p| !removed.contains(&p.meta.id))
             .collect();
         Ok((removed, upserted))
@@ -142,7 +99,7 @@ impl Puller {
     }
 
     /// Every page of one query.
-    async fn pull(&self, body: Value, pages: &mut usize) -> Result<Vec<Attribute>, IntelError> {
+    async fn pull(&self, body: Value, pages: &mut usize) -> Result<Vec<Item>, IntelError> {
         let mut out = Vec::new();
         self.pull_pages(body, pages, |page| out.extend(page))
             .await?;
@@ -155,15 +112,16 @@ impl Puller {
         &self,
         mut body: Value,
         pages: &mut usize,
-        mut each: impl FnMut(Vec<Attribute>),
+        mut each: impl FnMut(Vec<Item>),
     ) -> Result<(), IntelError> {
         body["limit"] = json!(self.page_size);
         for page in 1..=MAX_PAGES {
             body["page"] = json!(page);
             let parsed = self.page(&body).await?;
             *pages += 1;
-            let n = parsed.response.attribute.len();
-            each(parsed.response.attribute);
+            let items = parsed.into_items();
+            let n = items.len();
+            each(items);
             // A short page is the last; a long one means the server ignored `limit`.
             if n != self.page_size {
                 return Ok(());
@@ -175,14 +133,14 @@ impl Puller {
     }
 
     /// One page, retried by the policy.
-    async fn page(&self, body: &Value) -> Result<SearchResponse, IntelError> {
+    async fn page(&self, body: &Value) -> Result<Page, IntelError> {
         let fetch = || async {
             let answer = async {
                 let response = self
                     .client
                     .post_json("attributes/restSearch", body, None)
                     .await?;
-                self.client.read_json::<SearchResponse>(response).await
+                self.client.read_json::<Page>(response).await
             };
             (answer.await, 1)
         };

@@ -1,7 +1,8 @@
 //! The snapshot against a wiremock MISP that pages, filters by time and flags, and can fail.
 
-use super::index::{digest, uuid_bytes, uuid_text};
+use super::index::{uuid_bytes, uuid_text};
 use super::loader::now_unix;
+use super::table::decode_hex;
 use super::*;
 use crate::intel::HASH_ATTRIBUTE_TYPES;
 use crate::intel::config::{MispMode, MispSettings};
@@ -369,7 +370,7 @@ async fn before_the_first_load_snapshot_fails_fast_and_hybrid_goes_online() {
 
 #[test]
 fn digests_and_uuids_round_trip() {
-    assert_eq!(digest::<4>("00ff10ab"), [0x00, 0xff, 0x10, 0xab]);
+    assert_eq!(decode_hex::<4>(b"00ff10ab"), Some([0x00, 0xff, 0x10, 0xab]));
     let u = "57c4445b-c548-4654-af0b-4be3950d210f";
     assert_eq!(uuid_text(&uuid_bytes(u)), u);
     assert_eq!(uuid_text(&uuid_bytes("nope")), "");
