@@ -14,7 +14,8 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use time::{Date, Month, OffsetDateTime};
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
 
 use crate::settings::{ConfigError, Source, vars};
 
@@ -37,14 +38,7 @@ pub fn retirement_date(env: &dyn Source) -> Result<Date, ConfigError> {
 
 /// A `YYYY-MM-DD` date.
 fn parse_date(text: &str) -> Option<Date> {
-    let mut parts = text.trim().splitn(3, '-');
-    let mut next = || parts.next().and_then(|p| p.parse::<i32>().ok());
-    let (year, month, day) = (next()?, next()?, next()?);
-    let month = u8::try_from(month)
-        .ok()
-        .and_then(|m| Month::try_from(m).ok())?;
-    let day = u8::try_from(day).ok()?;
-    Date::from_calendar_date(year, month, day).ok()
+    Date::parse(text.trim(), format_description!("[year]-[month]-[day]")).ok()
 }
 
 /// `DEFENDER_ALERTS`: `true`, `false`, or unset / `auto`.
@@ -189,6 +183,7 @@ impl MdeApi {
 mod tests {
     use super::*;
     use crate::settings::env;
+    use time::Month;
 
     fn day(y: i32, m: Month, d: u8) -> Date {
         Date::from_calendar_date(y, m, d).unwrap()
