@@ -61,6 +61,14 @@ if [[ -z "$found" ]]; then
   echo "recover-key-vault: no soft-deleted vault of this deployment (looked for $prefix* from $resource_group)"
   exit 0
 fi
+if [[ "$(az group exists --name "$resource_group" --output tsv)" != "true" ]]; then
+  # A vault is recovered into the resource group it was deleted from; azd up may run this hook
+  # before it has created the group. Nothing is changed: create the group and run this again.
+  echo "recover-key-vault: the soft-deleted Key Vault $found belongs to $resource_group, which does" >&2
+  echo "  not exist yet; the deployment would fail on its name. Create the group" >&2
+  echo "  (az group create --name $resource_group --location <region>) and run this again." >&2
+  exit 1
+fi
 echo "recover-key-vault: recovering the soft-deleted Key Vault $found (deleted with an earlier"
 echo "  deployment of $resource_group; purge protection keeps its name for 90 days)"
 az keyvault recover --name "$found" --output none

@@ -36,6 +36,7 @@ case "$*" in
       printf 'kv-defmisp-abcdefgh\t/subscriptions/sub-1/resourceGroups/RG-Test/providers/Microsoft.KeyVault/vaults/kv-defmisp-abcdefgh\n'
       printf 'kv-defmisp-zzzzzzzz\t/subscriptions/sub-1/resourceGroups/other/providers/Microsoft.KeyVault/vaults/kv-defmisp-zzzzzzzz\n'
     fi ;;
+  "group exists"*) echo "${STUB_GROUP_EXISTS:-true}" ;;
   "ad signed-in-user show"*) echo "user-object-id" ;;
   "deployment group create"*)
     cat <<JSON
@@ -101,6 +102,15 @@ grep -q "deployerPrincipalId=user-object-id" "$STUB_LOG" || fail "the deployer w
 [[ "$(grep -c "storage blob upload --auth-mode login" "$STUB_LOG")" -eq 2 ]] || fail "the refused upload was not retried once"
 grep -q "upload refused (403)" <<<"$out" || fail "the retry did not say why"
 grep -q "resource invoke-action --action syncfunctiontriggers" "$STUB_LOG" || fail "triggers not synced"
+
+# azd up's preprovision hook before the group exists: no recovery, a failure naming the fix.
+if out="$(STUB_LOG="$work/calls-recover" STUB_DELETED=1 STUB_GROUP_EXISTS=false PATH="$work/bin:$PATH" \
+  "$work/repo/infra/recover-key-vault.sh" --resource-group rg-test 2>&1)"; then
+  fail "a vault was found for a group that does not exist, and the hook succeeded"
+fi
+grep -q "az group exists" "$work/calls-recover" || fail "the group was not looked up"
+! grep -q "keyvault recover" "$work/calls-recover" || fail "a vault was recovered into a missing group"
+grep -q "az group create --name rg-test" <<<"$out" || fail "the missing group's fix was not named: $out"
 
 # Nothing names a public-cloud host; the key never reaches a command line.
 ! grep -Eq "management\.azure\.com|windows\.net" "$STUB_LOG" || fail "a public-cloud host is hard-coded"
