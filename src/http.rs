@@ -2,8 +2,9 @@
 //! to build a client, to join an endpoint to a base URL, to send JSON with a credential, to read a
 //! bounded body, and one place where an answer becomes its meaning: [`classify`] for a status
 //! (with `Retry-After` read by [`retry_after`]), [`Transport`] for a request that got no answer.
-//! Each API names these meanings in its own error type, with its own advice; none of them reads a
-//! status code or a header itself.
+//! Each API names these meanings in its own error type, with its own advice; none of them turns a
+//! status or a `Retry-After` into a meaning itself (they keep the status number for their messages,
+//! and the Table client reads the `ETag` it must send back).
 
 use std::time::{Duration, SystemTime};
 
@@ -114,10 +115,30 @@ pub enum Failure {
     Unauthorized(u16),
     /// 404.
     NotFound,
+    /// 409: the resource exists already, or another writer came first.
+    Conflict,
+    /// 410: the endpoint or resource is gone for good (a retired API).
+    Gone,
+    /// 412: a condition of the request (`If-Match`) no longer holds: the resource changed.
+    PreconditionFailed,
     /// 5xx: the server failed; the same request may pass later.
     Server(u16),
     /// Any other status: the server refused this request as it is.
     Rejected(u16),
+}
+
+impl Failure {
+    /// The status the meaning was read from (429 for [`Failure::Throttled`]).
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Throttled { .. } => 429,
+            Self::Unauthorized(s) | Self::Server(s) | Self::Rejected(s) => s,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::Gone => 410,
+            Self::PreconditionFailed => 412,
+        }
+    }
 }
 
 /// The one place a status becomes a meaning: `Ok` for 2xx.
@@ -131,6 +152,9 @@ pub fn classify(status: StatusCode, headers: &HeaderMap) -> Result<(), Failure> 
             Err(Failure::Unauthorized(status.as_u16()))
         }
         StatusCode::NOT_FOUND => Err(Failure::NotFound),
+        StatusCode::CONFLICT => Err(Failure::Conflict),
+        StatusCode::GONE => Err(Failure::Gone),
+        StatusCode::PRECONDITION_FAILED => Err(Failure::PreconditionFailed),
         s if s.is_server_error() => Err(Failure::Server(s.as_u16())),
         s => Err(Failure::Rejected(s.as_u16())),
     }
@@ -313,12 +337,17 @@ mod tests {
             (401, Failure::Unauthorized(401)),
             (403, Failure::Unauthorized(403)),
             (404, Failure::NotFound),
+            (409, Failure::Conflict),
+            (410, Failure::Gone),
+            (412, Failure::PreconditionFailed),
             (502, Failure::Server(502)),
             (400, Failure::Rejected(400)),
             (413, Failure::Rejected(413)),
         ] {
+            let code = status;
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(classify(status, &h), Err(meaning));
+            assert_eq!(meaning.status(), code, "the status a meaning was read from");
         }
     }
 

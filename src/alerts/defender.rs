@@ -77,11 +77,11 @@ impl DefenderError {
         };
         match http::classify(status, headers) {
             Err(Failure::Throttled { retry_after }) => Self::Throttled { retry_after },
-            _ if status == StatusCode::GONE => retired(detail),
+            Err(Failure::Gone) => retired(detail),
             Err(Failure::NotFound) if envelope.is_none() => {
                 retired("no Defender error body: the endpoint itself was not found".into())
             }
-            _ if status.is_client_error() && says_retired => retired(detail),
+            Err(f) if says_retired && !matches!(f, Failure::Server(_)) => retired(detail),
             Err(Failure::NotFound) => Self::NotFound(detail),
             Err(Failure::Unauthorized(status)) => Self::Unauthorized {
                 status,
@@ -89,7 +89,12 @@ impl DefenderError {
                 detail,
             },
             Err(Failure::Server(status)) => Self::Server(status),
-            Err(Failure::Rejected(status)) => Self::Rejected { status, detail },
+            Err(f @ (Failure::Conflict | Failure::PreconditionFailed | Failure::Rejected(_))) => {
+                Self::Rejected {
+                    status: f.status(),
+                    detail,
+                }
+            }
             Ok(()) => Self::Rejected {
                 status: status.as_u16(),
                 detail: "a success status read as an error".into(),

@@ -125,6 +125,32 @@ async fn identity_based_table_storage_is_reached_with_the_managed_identitys_stor
     );
 }
 
+#[tokio::test]
+async fn a_throttled_state_table_defers_the_message_with_its_retry_after_and_nothing_is_acted_on() {
+    let app = spawn_app_with(
+        vec![],
+        &[("AzureWebJobsStorage__tableServiceUri", "{defender}/tables/")],
+    )
+    .await;
+    defender_answers(&app, ALERT_ROUTE, ResponseTemplate::new(200)).await;
+    Mock::given(path_prefix("/tables/"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
+        .mount(&app.defender)
+        .await;
+
+    let reply = app.post_match(&a_match(1), 1).await;
+
+    assert_eq!(reply.status, 503, "{}", reply.logs);
+    assert!(
+        reply
+            .logs
+            .contains("table storage is throttling (HTTP 429), retry after 7 s"),
+        "{}",
+        reply.logs
+    );
+    assert!(app.defender_calls(ALERT_ROUTE).await.is_empty());
+}
+
 fn azurite(table: &str) -> TableClient {
     let mut settings = TableSettings::from_connection_string("UseDevelopmentStorage=true").unwrap();
     settings.table = table.to_owned();

@@ -73,7 +73,13 @@ impl SentinelClient {
             }
             Err(Failure::Unauthorized(status)) => Err(SentinelError::Unauthorized(status)),
             Err(Failure::Server(status)) => Err(SentinelError::Server(status)),
-            Err(Failure::NotFound | Failure::Rejected(_)) => {
+            Err(
+                Failure::NotFound
+                | Failure::Conflict
+                | Failure::Gone
+                | Failure::PreconditionFailed
+                | Failure::Rejected(_),
+            ) => {
                 let body = http::error_body(response).await;
                 let detail = clean_text(&String::from_utf8_lossy(&body), 300);
                 Err(SentinelError::Rejected { status, detail })

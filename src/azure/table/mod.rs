@@ -26,7 +26,7 @@ pub use account::{TableAuth, TableSettings};
 
 use super::auth::{AuthMethod, TokenSource};
 use super::queue::{STORAGE_SCOPE, sign};
-use crate::http::{self, ClientOptions};
+use crate::http::{self, ClientOptions, Failure};
 use crate::text::clean_text;
 
 /// Service version sent; 2019-02-02 and later accept Entra ID tokens for tables.
@@ -47,6 +47,8 @@ pub enum TableError {
         "table storage refused the request (HTTP {0}): grant the identity Storage Table Data Contributor, or check the key"
     )]
     Forbidden(u16),
+    #[error("table storage is throttling (HTTP 429){}", wait_text(*retry_after))]
+    Throttled { retry_after: Option<Duration> },
     #[error("table storage answered HTTP {0}: {1}")]
     Status(u16, String),
     #[error("table storage unreachable: {0}")]
@@ -55,6 +57,13 @@ pub enum TableError {
     Token(String),
     #[error("table storage answered with something unreadable: {0}")]
     Unreadable(String),
+}
+
+/// ", retry after N s" when storage said how long to wait.
+fn wait_text(retry_after: Option<Duration>) -> String {
+    retry_after.map_or_else(String::new, |d| {
+        format!(", retry after {} s", d.as_secs_f64().ceil())
+    })
 }
 
 /// An entity as read: its properties (strings) and its ETag.
@@ -188,18 +197,20 @@ impl TableClient {
             .send()
             .await
             .map_err(|e| TableError::Unreachable(http::Transport::of(&e).to_string()))?;
-        let status = response.status().as_u16();
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(match status {
-            401 | 403 => TableError::Forbidden(status),
-            404 => TableError::NotFound,
-            409 => TableError::Conflict,
-            412 => TableError::Changed,
-            _ => {
+        let failure = match http::classify(response.status(), response.headers()) {
+            Ok(()) => return Ok(response),
+            Err(failure) => failure,
+        };
+        Err(match failure {
+            Failure::Unauthorized(status) => TableError::Forbidden(status),
+            Failure::NotFound => TableError::NotFound,
+            Failure::Conflict => TableError::Conflict,
+            Failure::PreconditionFailed => TableError::Changed,
+            Failure::Throttled { retry_after } => TableError::Throttled { retry_after },
+            Failure::Gone | Failure::Server(_) | Failure::Rejected(_) => {
                 let body = http::error_body(response).await;
-                TableError::Status(status, clean_text(&String::from_utf8_lossy(&body), 200))
+                let detail = clean_text(&String::from_utf8_lossy(&body), 200);
+                TableError::Status(failure.status(), detail)
             }
         })
     }

@@ -118,10 +118,13 @@ impl MispClient {
             Err(Failure::Unauthorized(status)) => Err(IntelError::Unauthorized(status)),
             Err(Failure::Throttled { retry_after }) => Err(IntelError::RateLimited { retry_after }),
             Err(Failure::Server(status)) => Err(IntelError::Server(status)),
-            Err(Failure::NotFound) => Err(IntelError::InvalidResponse("HTTP 404".into())),
-            Err(Failure::Rejected(status)) => {
-                Err(IntelError::InvalidResponse(format!("HTTP {status}")))
-            }
+            Err(
+                f @ (Failure::NotFound
+                | Failure::Conflict
+                | Failure::Gone
+                | Failure::PreconditionFailed
+                | Failure::Rejected(_)),
+            ) => Err(IntelError::InvalidResponse(format!("HTTP {}", f.status()))),
         }
     }
 
