@@ -15,7 +15,6 @@
 set -euo pipefail
 
 readonly DEFENDER_APP_ID="fc780465-2017-40d4-a0c5-307022471b92" # WindowsDefenderATP
-readonly GRAPH="https://graph.microsoft.com/v1.0"
 # Role ids as published by WindowsDefenderATP; the script looks them up by name and warns on a mismatch.
 declare -A KNOWN_ROLE_IDS=(
   ["Alert.ReadWrite.All"]="0f7000ec-157b-497f-b70e-ef0b0584f140"
@@ -62,6 +61,11 @@ if [[ -z "$principal_id" ]]; then
     exit 1
   fi
 fi
+
+# Microsoft Graph of the cloud az is signed in to (graph.microsoft.us, microsoftgraph.chinacloudapi.cn, …).
+graph_resource="$(az cloud show --query endpoints.microsoftGraphResourceId --output tsv)"
+[[ -n "$graph_resource" ]] || { echo "az cloud show names no Microsoft Graph endpoint" >&2; exit 1; }
+readonly GRAPH="${graph_resource%/}/v1.0"
 
 defender_sp="$(az rest --method get \
   --url "$GRAPH/servicePrincipals?\$filter=appId eq '$DEFENDER_APP_ID'&\$select=id" \

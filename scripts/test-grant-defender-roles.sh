@@ -13,6 +13,7 @@ cat >"$stub/az" <<'STUB'
 dir="$(dirname "$0")"
 args="$*"
 case "$args" in
+  "cloud show --query endpoints.microsoftGraphResourceId"*) echo "https://graph.example.us/" ;;
   *"--method post"*) echo "$args" >>"$dir/posts" ;;
   *"servicePrincipals?"*) echo "defender-sp" ;;
   *"appRoles[?value=='Alert.ReadWrite.All']"*) echo "0f7000ec-157b-497f-b70e-ef0b0584f140" ;;
@@ -36,6 +37,8 @@ grep -q "would grant Ti.ReadWrite.All" <<<"$out" || fail "dry run did not list T
 grant --principal-id p1 >/dev/null
 [[ "$(posts)" -eq 1 ]] || fail "expected one grant without --indicators, got $(posts)"
 grep -q '"appRoleId":"0f7000ec-157b-497f-b70e-ef0b0584f140"' "$stub/posts" || fail "Alert.ReadWrite.All not granted"
+grep -q -- "--url https://graph.example.us/v1.0/servicePrincipals/p1/appRoleAssignments" "$stub/posts" \
+  || fail "Graph was not the signed-in cloud's: $(cat "$stub/posts")"
 
 rm "$stub/posts"
 touch "$stub/alert-assigned"
