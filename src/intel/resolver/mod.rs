@@ -50,7 +50,7 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: VerdictCache,
+    cache: VerdictCache<FileHash>,
     settings: LookupSettings,
     inflight: Inflight,
     breaker: CircuitBreaker,
