@@ -113,7 +113,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> VerdictCache<K> {
             }
             entry.verdict.clone()
         };
-        if self.reads.fetch_add(1, Ordering::Relaxed) % READ_SAMPLE == 0 {
+        if self
+            .reads
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(READ_SAMPLE)
+        {
             self.back.get(key).await;
         }
         Some(verdict)
