@@ -9,14 +9,14 @@ The rules match function names: when the hot path's functions are renamed or mov
 import re, sys, collections
 
 RULES = [
-    ("depth pre-check (json_depth_exceeds, inlined in engine::decode)", lambda f, leaf: leaf and (f.endswith("engine::decode::decode") or "json_depth_exceeds" in f)),
+    ("depth pre-check (json_depth_exceeds, inlined in engine::decode)", lambda f, leaf: "records::depth" in f or leaf and (f.endswith("engine::decode::decode") or "json_depth_exceeds" in f)),
     ("hash extraction (extract_hashes, lower_hex)", lambda f, leaf: "records::extract" in f or "lower_hex" in f or "FileHash" in f and "parse" in f),
     ("record parse (parse_body into owned columns)", lambda f, leaf: "records::parse_body" in f or "defender_misp::records::" in f),
     ("verdict cache (moka)", lambda f, leaf: "moka::" in f or "resolver::cache" in f),
     ("resolver bookkeeping (maps, known misses, inflight)", lambda f, leaf: "intel::resolver" in f),
     ("trigger metadata", lambda f, leaf: "TriggerMetadata" in f or "host::metadata" in f),
-    ("inner array + base64 (decode_events)", lambda f, leaf: "host::events::decode_events" in f or "base64::" in f),
-    ("envelope parse (InvocationRequest into a Map)", lambda f, leaf: "match_events::read_batch" in f or "InvocationRequest" in f),
+    ("inner array + base64 (decode_events)", lambda f, leaf: "host::events" in f or "base64" in f or "vsimd" in f or "ArraySeed" in f or "read_array" in f),
+    ("envelope parse (InvocationRequest into a Map)", lambda f, leaf: "match_events::read_batch" in f or "InvocationRequest" in f or "host::invocation" in f),
     ("answer (matches, dead letters, host reply)", lambda f, leaf: "server::reply" in f or "match_events::answer" in f or "deadletter" in f),
     ("tracing", lambda f, leaf: "tracing" in f),
     ("engine bookkeeping (distinct, fate)", lambda f, leaf: "defender_misp::engine" in f),

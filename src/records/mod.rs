@@ -9,6 +9,7 @@
 //! module knows nothing of HTTP or MISP.
 
 mod body;
+mod depth;
 mod extract;
 pub mod hashes;
 mod instant;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 
 pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
+pub use depth::json_depth_exceeds;
 pub use extract::{HashField, HashRole, RecordHashes, extract_hashes};
 #[cfg(feature = "service")]
 pub use hashes::Seeded;
@@ -325,47 +327,9 @@ impl Record {
     }
 }
 
-/// The deepest nesting of objects and arrays in JSON text, found by one pass over the bytes
-/// (strings and escapes skipped), stopping as soon as `limit` is passed. Run before decoding so a
-/// hostile body is refused without being walked.
-pub fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depth_is_counted_outside_strings_only() {
-        assert!(!json_depth_exceeds(br#"{"a":[{"b":"[[[[[[\"{{{{"}]}"#, 3));
-        assert!(json_depth_exceeds(br#"{"a":[{"b":[1]}]}"#, 3));
-        assert!(!json_depth_exceeds(br#"{"a":[{"b":[1]}]}"#, 4));
-        assert!(json_depth_exceeds(&[b'['; 100_000], 64));
-    }
 
     #[test]
     fn deep_nesting_neither_overflows_the_stack_nor_is_read() {

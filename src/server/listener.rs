@@ -117,15 +117,16 @@ impl Registry {
     }
 
     /// Asks the connection idle or stalled longest (by its last byte read, or its acceptance)
-    /// to close; whether there was one.
+    /// to close; whether there was one. Of connections idle since the same millisecond, the
+    /// one accepted first: never, by the map's order, the one just accepted for the host.
     fn evict_one(&self) -> bool {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         let victim = conns
-            .values()
-            .filter(|c| c.evictable())
-            .min_by_key(|c| c.last_read.load(Ordering::Relaxed));
+            .iter()
+            .filter(|(_, c)| c.evictable())
+            .min_by_key(|(id, c)| (c.last_read.load(Ordering::Relaxed), **id));
         match victim {
-            Some(c) => {
+            Some((_, c)) => {
                 c.close.notify_one();
                 true
             }

@@ -1,6 +1,8 @@
 //! `POST /MatchEvents`: one Event Hub batch from the host in; matches on the `matches` queue
 //! output and dead letters on the `deadletter` blob output, or a 500 asking the host to retry.
 
+use std::time::{Duration, Instant};
+
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -32,6 +34,7 @@ struct Batch {
 
 #[tracing::instrument(skip_all, fields(invocation = tracing::field::Empty))]
 pub async fn match_events(State(state): State<AppState>, request: Request) -> Response {
+    let arrived = Instant::now();
     let (parts, body) = request.into_parts();
     let invocation_id = parts
         .headers
@@ -53,6 +56,7 @@ pub async fn match_events(State(state): State<AppState>, request: Request) -> Re
         Err(e) => return body_failed(e),
     };
     let body_len = bytes.len();
+    let read = arrived.elapsed();
     // Decoding is CPU work: off the async workers, so `GET /` and the other invocations go on.
     let batch = match state
         .engine
@@ -64,6 +68,7 @@ pub async fn match_events(State(state): State<AppState>, request: Request) -> Re
         Err(reason) => return bad_request(reason),
     };
     reservation.shrink(body_len);
+    let decoded = arrived.elapsed();
     let outcome = state
         .engine
         .process(batch.inputs, batch.meta.retries_left())
@@ -73,7 +78,12 @@ pub async fn match_events(State(state): State<AppState>, request: Request) -> Re
         .engine
         .cpu()
         .run(body_len, move || {
-            let (status, response) = answer(outcome, &meta, encoding, invocation_id);
+            let timing = Timing {
+                arrived,
+                read,
+                decoded,
+            };
+            let (status, response) = answer(outcome, &meta, encoding, invocation_id, timing);
             (
                 status,
                 serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
@@ -109,6 +119,14 @@ fn read_batch(body: Vec<u8>) -> Result<Batch, String> {
     })
 }
 
+/// When an invocation arrived, and how long after that its body was read and decoded: logged
+/// with the engine's own time, so that a slow answer tells where its time went.
+struct Timing {
+    arrived: Instant,
+    read: Duration,
+    decoded: Duration,
+}
+
 /// The answer for a processed batch: a 500 with nothing written when the host should retry,
 /// else a 200 with the matches and the dead-letter document.
 fn answer(
@@ -116,6 +134,7 @@ fn answer(
     meta: &TriggerMetadata,
     encoding: EventEncoding,
     invocation_id: Option<String>,
+    timing: Timing,
 ) -> (StatusCode, InvocationResponse) {
     let summary = &outcome.summary;
     let partition = meta.partition_id.as_deref().unwrap_or("?");
@@ -137,6 +156,9 @@ fn answer(
         matches = summary.matches,
         dead_lettered = summary.dead_lettered,
         ms = summary.millis as u64,
+        read_us = timing.read.as_micros() as u64,
+        decoded_us = timing.decoded.as_micros() as u64,
+        handler_us = timing.arrived.elapsed().as_micros() as u64,
         "batch"
     );
     if let Some(reason) = outcome.retry {

@@ -50,7 +50,7 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: VerdictCache,
+    cache: VerdictCache<FileHash>,
     settings: LookupSettings,
     inflight: Inflight,
     breaker: CircuitBreaker,
@@ -173,7 +173,9 @@ impl Resolver {
     /// returns the rest, each once.
     async fn answer_known(&self, hashes: &[FileHash], out: &mut Resolution) -> Vec<FileHash> {
         let mut pending = Vec::new();
-        let mut seen: HashSet<&FileHash, Seeded> = HashSet::default();
+        let mut seen: HashSet<&FileHash, Seeded> =
+            HashSet::with_capacity_and_hasher(hashes.len(), Seeded::default());
+        out.verdicts.reserve(hashes.len());
         let known_misses = self.source.known_misses(hashes);
         for (i, hash) in hashes.iter().enumerate() {
             if !seen.insert(hash) {

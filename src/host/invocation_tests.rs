@@ -1,0 +1,181 @@
+//! Tests of `host::invocation`: every shape decoded in place as `decode_events` decodes it, and
+//! the unescaping against serde_json and the byte-at-a-time walk it replaced.
+
+use super::*;
+use serde_json::json;
+
+fn unescaped(json_text: &str) -> Option<String> {
+    let mut buf = json_text.as_bytes().to_vec();
+    let n = unescape_in_place(&mut buf)?;
+    Some(String::from_utf8(buf[..n].to_vec()).unwrap())
+}
+
+/// The byte-at-a-time unescaping used before (issue 14), the reference for the fast one.
+fn unescape_bytewise(buf: &mut [u8]) -> Option<usize> {
+    if buf.first() != Some(&b'"') {
+        return None;
+    }
+    let (mut read, mut write) = (1, 0);
+    while read < buf.len() {
+        let b = buf[read];
+        match b {
+            b'"' => {
+                return buf[read + 1..]
+                    .iter()
+                    .all(u8::is_ascii_whitespace)
+                    .then_some(write);
+            }
+            b'\\' => {
+                let esc = *buf.get(read + 1)?;
+                read += 2;
+                let c = match esc {
+                    b'"' | b'\\' | b'/' => esc,
+                    b'b' => 8,
+                    b'f' => 12,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        let (ch, used) = unicode_escape(&buf[read..])?;
+                        read += used;
+                        let mut tmp = [0u8; 4];
+                        let enc = ch.encode_utf8(&mut tmp).as_bytes();
+                        buf[write..write + enc.len()].copy_from_slice(enc);
+                        write += enc.len();
+                        continue;
+                    }
+                    _ => return None,
+                };
+                buf[write] = c;
+                write += 1;
+            }
+            0..=0x1f => return None,
+            _ => {
+                buf[write] = b;
+                write += 1;
+                read += 1;
+            }
+        }
+    }
+    None
+}
+
+fn both_ways(bytes: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let (mut fast, mut slow) = (bytes.to_vec(), bytes.to_vec());
+    let f = unescape_in_place(&mut fast).map(|n| fast[..n].to_vec());
+    let s = unescape_bytewise(&mut slow).map(|n| slow[..n].to_vec());
+    (f, s)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn unescaping_agrees_with_the_bytewise_walk_on_hostile_strings(
+        body in proptest::collection::vec(
+            proptest::sample::select(b"\"\\/bfnrtu0aD8dE\x01\n \xc3\xa9".to_vec()), 0..48),
+        tail in proptest::sample::select(vec![&b""[..], b"\"", b"\" ", b"\"x", b"\\"]),
+    ) {
+        let mut bytes = vec![b'"'];
+        bytes.extend(&body);
+        bytes.extend(tail);
+        let (fast, slow) = both_ways(&bytes);
+        proptest::prop_assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn unescaping_reads_any_string_as_serde_json_wrote_it(s in ".*") {
+        let text = serde_json::to_string(&s).unwrap();
+        let (fast, slow) = both_ways(text.as_bytes());
+        proptest::prop_assert_eq!(fast.as_deref(), Some(s.as_bytes()));
+        proptest::prop_assert_eq!(slow.as_deref(), Some(s.as_bytes()));
+    }
+}
+
+#[test]
+fn strings_unescape_in_place_exactly_as_serde_json_reads_them() {
+    for s in [
+        "plain",
+        "q\"b\\s/",
+        "\u{1}\n\r\t\u{8}\u{c}",
+        "é😀\u{2028}",
+        "",
+        "[\"eyJ9\",\"x\"]",
+    ] {
+        let text = serde_json::to_string(s).unwrap();
+        assert_eq!(unescaped(&text).as_deref(), Some(s), "{text}");
+    }
+    assert_eq!(
+        unescaped(r#""\ud83d\ude00\u00e9\/""#).as_deref(),
+        Some("😀é/")
+    );
+    for bad in [
+        r#""open"#,
+        r#""\x""#,
+        "\"a\u{1}\"",
+        r#""\ud83d""#,
+        r#""a" junk"#,
+    ] {
+        assert_eq!(unescaped(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn every_trigger_shape_decodes_as_before() {
+    let cases = [
+        json!(r#"["eyJkZXZpY2VJZCI6ImRldi0xIn0=","aGVsbG8gd29ybGQ="]"#),
+        json!(r#"["{\"a\":1}","hello"]"#),
+        json!(r#"[{"a":1},{"b":[2]}]"#),
+        json!(r#""{\"deviceId\":\"dev-1\"}""#),
+        json!("aGVsbG8gd29ybGQ="),
+        json!(r#"["aGVsbG8gd29ybGQ=","!!not base64!!","eyJhIjoxfQ=="]"#),
+        json!([{"a": 1}, "aGVsbG8="]),
+        json!({"records": []}),
+        json!("[not json"),
+    ];
+    for value in cases {
+        let body = serde_json::to_vec(&json!({"Data": {"events": value}, "Metadata": {}})).unwrap();
+        let fast = decode_invocation(body, "events").unwrap();
+        let (encoding, events) = decode_events(&value).unwrap();
+        assert_eq!((fast.encoding, fast.events), (encoding, events), "{value}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_array_of_strings_decodes_in_place_as_it_does_from_values(
+        items in proptest::collection::vec(proptest::prelude::any::<String>(), 0..8),
+        base64 in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..4),
+    ) {
+        use base64::Engine;
+        let mut all: Vec<Value> = items.into_iter().map(Value::String).collect();
+        all.extend(base64.iter().map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b))));
+        let value = Value::String(serde_json::to_string(&all).unwrap());
+        let body = serde_json::to_vec(&json!({"Data": {"events": value}, "Metadata": {}})).unwrap();
+        let fast = decode_invocation(body, "events").unwrap();
+        let (encoding, events) = decode_events(&value).unwrap();
+        proptest::prop_assert_eq!((fast.encoding, fast.events), (encoding, events));
+    }
+}
+
+#[test]
+fn a_missing_binding_or_a_body_that_is_not_an_envelope_is_an_error() {
+    let body = serde_json::to_vec(&json!({"Data": {"other": "x"}})).unwrap();
+    assert!(matches!(
+        decode_invocation(body, "events"),
+        Err(InvocationError::Trigger(TriggerError::Missing(_)))
+    ));
+    assert!(matches!(
+        decode_invocation(b"not json".to_vec(), "events"),
+        Err(InvocationError::Envelope(_))
+    ));
+    let body = serde_json::to_vec(
+        &json!({"data": {"EVENTS": "[\"aGk=\"]"}, "metadata": {"SequenceNumberArray": "[7]"}}),
+    )
+    .unwrap();
+    let inv = decode_invocation(body, "events").unwrap();
+    assert_eq!(inv.events[0].bytes, b"hi");
+    assert_eq!(inv.metadata.events[0].sequence_number, Some(7));
+}
