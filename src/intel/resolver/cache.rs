@@ -225,19 +225,21 @@ mod tests {
 
     #[tokio::test]
     async fn each_side_expires_after_its_own_lifetime_and_zero_keeps_nothing() {
+        // Lifetimes of seconds, not milliseconds: a loaded machine can stall a thread for tens of
+        // milliseconds between two lines, and moka's clock is not tokio's (no paused time).
         let cache = VerdictCache::<u32>::new(&settings(
             100,
-            Duration::from_millis(400),
-            Duration::from_millis(40),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
         ));
         cache.remember(&1, &hit()).await;
         cache.remember(&2, &Verdict::default()).await;
         assert_eq!(cache.get(&1).await.map(|v| v.len()), Some(1));
         assert_eq!(cache.get(&2).await.map(|v| v.len()), Some(0));
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(cache.get(&1).await.is_some(), "the hit outlives the miss");
         assert!(cache.get(&2).await.is_none(), "the miss expired");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         assert!(cache.get(&1).await.is_none(), "the hit expired");
         let off = VerdictCache::<u32>::new(&settings(100, Duration::ZERO, Duration::ZERO));
         off.remember(&1, &hit()).await;
