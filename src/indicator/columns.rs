@@ -154,6 +154,25 @@ impl<S: std::hash::BuildHasher> Columns for std::collections::HashMap<&str, &str
     }
 }
 
+/// A decoded record: the network columns it kept ([`crate::records::network`]).
+impl Columns for crate::records::Record {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.properties.network.get(name)
+    }
+}
+
+/// The network indicators of a decoded record, by the table its `category` names (none when it
+/// names no table of [`NETWORK_COLUMNS`]).
+pub fn record_indicators(record: &crate::records::Record) -> RecordIndicators {
+    if record.properties.network.is_empty() {
+        return RecordIndicators::default();
+    }
+    match record.table() {
+        Some(table) => extract_indicators(table, record),
+        None => RecordIndicators::default(),
+    }
+}
+
 /// One indicator of a record, each once, with the columns it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundIndicator {

@@ -33,6 +33,7 @@ mod hostile;
 mod listener;
 mod load;
 mod match_events;
+mod network;
 mod raise_alerts;
 mod replay;
 mod scan;

@@ -168,10 +168,12 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     }
     assert!(stub.dropped().is_empty() && stub.mismatches().is_empty());
     let landed = &stub.landed()[0];
+    // The actions are off; a hash match has no port (issue 15: network matches only).
     let off = [
         "DefenderAlertOutcome",
         "DefenderIndicatorOutcome",
         "MispSightingOutcome",
+        "IndicatorPort",
     ];
     for c in &columns {
         let value = &landed[&c.name];
@@ -190,6 +192,9 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     assert_eq!(landed["MispThreatLevel"], "High");
     assert_eq!(landed["RecordTimestamp"], "2026-11-28T08:59:31.2914446Z");
     assert_eq!(landed["HashFields"], json!(["SHA256"]));
+    assert_eq!(landed["IndicatorKind"], "sha256");
+    assert_eq!(landed["IndicatorValue"], landed["Hash"]);
+    assert_eq!(landed["IndicatorColumns"], json!(["SHA256"]));
     assert_eq!(landed["Alertable"], true);
     assert_eq!(stub.landed()[2]["DeviceId"], Value::Null);
     // Kept for running the rule's query over what the handler really sent (scripts/check-kql).

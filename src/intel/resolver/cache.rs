@@ -5,17 +5,18 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
+use crate::intel::LookupKey;
 use crate::intel::Verdict;
 use crate::intel::config::LookupSettings;
-use crate::records::{FileHash, Seeded};
+use crate::records::Seeded;
 
 struct VerdictExpiry {
     hit_ttl: Duration,
     miss_ttl: Duration,
 }
 
-impl Expiry<FileHash, Verdict> for VerdictExpiry {
-    fn expire_after_create(&self, _: &FileHash, value: &Verdict, _: Instant) -> Option<Duration> {
+impl Expiry<LookupKey, Verdict> for VerdictExpiry {
+    fn expire_after_create(&self, _: &LookupKey, value: &Verdict, _: Instant) -> Option<Duration> {
         Some(if value.is_empty() {
             self.miss_ttl
         } else {
@@ -26,7 +27,7 @@ impl Expiry<FileHash, Verdict> for VerdictExpiry {
 
 /// Verdicts by hash, bounded by `MISP_CACHE_CAPACITY`.
 pub(super) struct VerdictCache {
-    cache: moka::future::Cache<FileHash, Verdict, Seeded>,
+    cache: moka::future::Cache<LookupKey, Verdict, Seeded>,
     hit_ttl: Duration,
     miss_ttl: Duration,
 }
@@ -47,12 +48,12 @@ impl VerdictCache {
         }
     }
 
-    pub(super) async fn get(&self, hash: &FileHash) -> Option<Verdict> {
+    pub(super) async fn get(&self, hash: &LookupKey) -> Option<Verdict> {
         self.cache.get(hash).await
     }
 
     /// Keeps a verdict for its side's lifetime; nothing when that lifetime is zero.
-    pub(super) async fn remember(&self, hash: &FileHash, verdict: &Verdict) {
+    pub(super) async fn remember(&self, hash: &LookupKey, verdict: &Verdict) {
         let ttl = if verdict.is_empty() {
             self.miss_ttl
         } else {

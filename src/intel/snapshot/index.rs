@@ -276,6 +276,7 @@ impl Index {
         for m in self.metas(hash) {
             let event = self.events.get(&m.event).cloned().unwrap_or_default();
             let hit = IntelHit::new(RawHit {
+                value: "",
                 event_id: &m.event.to_string(),
                 event_uuid: &event.uuid,
                 event_info: &event.info,

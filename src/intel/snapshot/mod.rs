@@ -47,15 +47,13 @@ mod page;
 mod pull;
 mod table;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::config::{MispMode, MispSettings};
 use super::misp::MispIntel;
 use super::policy::RetryPolicy;
-use super::{IntelError, IntelHit, ThreatIntel};
-use crate::records::FileHash;
+use super::{Hits, IntelError, LookupKey, ThreatIntel};
 pub use index::Index;
 pub use loader::RefreshReport;
 use loader::{Loader, Shared};
@@ -156,47 +154,54 @@ impl ThreatIntel for SnapshotIntel {
         self.online.chunk_size()
     }
 
-    async fn lookup(
-        &self,
-        hashes: &[FileHash],
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
-        self.lookup_counted(hashes).await.0
+    async fn lookup(&self, keys: &[LookupKey]) -> Result<Hits, IntelError> {
+        self.lookup_counted(keys).await.0
     }
 
-    fn known_misses(&self, hashes: &[FileHash]) -> Option<Vec<bool>> {
+    /// Hash misses only: the snapshot holds no network attributes, which are asked online.
+    fn known_misses(&self, keys: &[LookupKey]) -> Option<Vec<bool>> {
         let index = match self.mode {
             MispMode::Snapshot => self.index()?,
             MispMode::Hybrid if self.fresh() => self.index()?,
             _ => return None,
         };
-        Some(hashes.iter().map(|h| !index.contains(h)).collect())
+        Some(
+            keys.iter()
+                .map(|k| k.as_hash().is_some_and(|h| !index.contains(h)))
+                .collect(),
+        )
     }
 
-    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
-    async fn lookup_counted(
-        &self,
-        hashes: &[FileHash],
-    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn lookup_counted(&self, keys: &[LookupKey]) -> (Result<Hits, IntelError>, usize) {
         let index = match (self.mode, self.index()) {
             (MispMode::Hybrid, Some(index)) if self.fresh() => index,
             (MispMode::Hybrid, _) | (MispMode::Online, _) => {
-                return self.online.lookup_counted(hashes).await;
+                return self.online.lookup_counted(keys).await;
             }
             (MispMode::Snapshot, Some(index)) => index,
             (MispMode::Snapshot, None) => return (Err(IntelError::SnapshotLoading), 0),
         };
-        let local: HashMap<FileHash, Vec<IntelHit>> = hashes
-            .iter()
-            .filter_map(|h| {
-                let hits = index.lookup(h);
-                (!hits.is_empty()).then(|| (h.clone(), hits))
+        let (hashes, network): (Vec<&LookupKey>, Vec<&LookupKey>) =
+            keys.iter().partition(|k| k.as_hash().is_some());
+        let local: Hits = hashes
+            .into_iter()
+            .filter_map(|k| {
+                let hits = index.lookup(k.as_hash()?);
+                (!hits.is_empty()).then(|| (k.clone(), hits))
             })
             .collect();
-        if local.is_empty() {
+        let mut asked: Vec<LookupKey> = local.keys().cloned().collect();
+        if !network.is_empty() {
+            // Network indicators are not in the snapshot: they are asked online, as in online
+            // mode, with the hash hits' confirmation in the same one request.
+            asked.extend(network.into_iter().cloned());
+            return self.online.lookup_counted(&asked).await;
+        }
+        if asked.is_empty() {
             return (Ok(local), 0);
         }
-        let hit_hashes: Vec<FileHash> = local.keys().cloned().collect();
-        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&hit_hashes)).await {
+        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&asked)).await {
             Ok(Ok(confirmed)) => (Ok(confirmed), 1),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, hits = local.len(), "MISP context for snapshot hits unavailable; using the snapshot's");
