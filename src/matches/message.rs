@@ -325,4 +325,74 @@ mod tests {
         assert_eq!(m.hash_fields.len(), HASH_FIELDS);
         assert_eq!(m.hash_fields[0], "SHA256");
     }
+
+    fn network_match() -> Value {
+        let body = br#"{"category":"AdvancedHunting-DeviceNetworkEvents","properties":{"DeviceId":"d1",
+            "ReportId":5,"Timestamp":"2026-07-18T12:59:31Z","RemoteUrl":"C2.Evil.Test","RemotePort":443}}"#;
+        let record = crate::records::parse_body(body, 10).unwrap().remove(0);
+        let found = crate::indicator::columns::record_indicators(&record).found;
+        let hit = IntelHit::new(RawHit {
+            attribute_type: "domain",
+            value: "evil.test",
+            ..Default::default()
+        });
+        serde_json::to_value(MatchRecord::network(&record, &found[0], &[hit])).unwrap()
+    }
+
+    #[test]
+    fn a_network_match_has_the_one_shape_and_reads_back_unchanged() {
+        let v = network_match();
+        assert_eq!(v["hash"], Value::Null);
+        assert_eq!(v["hashType"], Value::Null);
+        assert_eq!(v["hashFields"], json!([]));
+        assert_eq!(v["indicatorKind"], "domain");
+        assert_eq!(v["indicatorValue"], "c2.evil.test");
+        assert_eq!(v["indicatorColumns"], json!(["RemoteUrl"]));
+        assert_eq!(v["indicatorPort"], 443);
+        assert_eq!(v["intel"][0]["value"], "evil.test");
+        let back = MatchRecord::from_message(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), v);
+        // A hash match keeps every field it had, and names its hash as its indicator.
+        let hash = MatchRecord::from_message(message()).unwrap();
+        let h = serde_json::to_value(&hash).unwrap();
+        for field in [
+            "matchId",
+            "hash",
+            "hashType",
+            "hashFields",
+            "fileName",
+            "folderPath",
+            "intel",
+            "intelOmitted",
+        ] {
+            assert!(!h[field].is_null(), "{field}");
+        }
+        assert_eq!(h["indicatorKind"], "sha256");
+        assert_eq!(h["indicatorValue"], h["hash"]);
+        assert_eq!(h["indicatorColumns"], json!(["SHA256"]));
+    }
+
+    #[test]
+    fn a_network_match_whose_value_is_not_canonical_for_its_kind_is_refused() {
+        for (kind, value) in [
+            ("domain", "C2.Evil.Test"),
+            ("ip", "c2.evil.test"),
+            ("ip", "::ffff:1.2.3.4"),
+            ("email", "not a sender"),
+            ("url", "c2.evil.test\r\nX: y"),
+        ] {
+            let mut v = network_match();
+            v["indicatorKind"] = json!(kind);
+            v["indicatorValue"] = json!(value);
+            let err = MatchRecord::from_message(v).unwrap_err();
+            assert!(err.contains("canonical form"), "{kind} {value}: {err}");
+        }
+        let mut no_type = network_match();
+        no_type["hash"] = json!("a".repeat(64));
+        assert!(
+            MatchRecord::from_message(no_type)
+                .unwrap_err()
+                .contains("no hashType")
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! (`MISP_MODE=snapshot` or `hybrid`; the pitfalls of pulling incrementally that it handles are
 //! in `docs/sources.md` §4). The index is `index`, the pulls `pull`, the refresher `loader`.
 //!
-//! **What it holds.** Every live `to_ids` attribute of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
+//! **What it holds.** Every live `to_ids` attribute of a network type (issue 15: exact values, a
+//! prefix index of CIDR networks, URLs; `intel::network`), and every one of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
 //! composites and object attributes included, published only when `MISP_PUBLISHED_ONLY`) as a
 //! binary digest in one of three sorted arrays (MD5, SHA-1, SHA-256) with a directory on the
 //! digests' leading bits (`table`: a lookup is two cache misses), each entry carrying the
@@ -43,6 +44,7 @@
 
 mod index;
 mod loader;
+mod net;
 mod page;
 mod pull;
 mod table;
@@ -158,7 +160,6 @@ impl ThreatIntel for SnapshotIntel {
         self.lookup_counted(keys).await.0
     }
 
-    /// Hash misses only: the snapshot holds no network attributes, which are asked online.
     fn known_misses(&self, keys: &[LookupKey]) -> Option<Vec<bool>> {
         let index = match self.mode {
             MispMode::Snapshot => self.index()?,
@@ -167,7 +168,10 @@ impl ThreatIntel for SnapshotIntel {
         };
         Some(
             keys.iter()
-                .map(|k| k.as_hash().is_some_and(|h| !index.contains(h)))
+                .map(|k| match k {
+                    LookupKey::Hash(h) => !index.contains(h),
+                    LookupKey::Net(_) => index.lookup_key(k).is_empty(),
+                })
                 .collect(),
         )
     }
@@ -182,27 +186,19 @@ impl ThreatIntel for SnapshotIntel {
             (MispMode::Snapshot, Some(index)) => index,
             (MispMode::Snapshot, None) => return (Err(IntelError::SnapshotLoading), 0),
         };
-        let (hashes, network): (Vec<&LookupKey>, Vec<&LookupKey>) =
-            keys.iter().partition(|k| k.as_hash().is_some());
-        let local: Hits = hashes
-            .into_iter()
+        let local: Hits = keys
+            .iter()
             .filter_map(|k| {
-                let hits = index.lookup(k.as_hash()?);
+                let hits = index.lookup_key(k);
                 (!hits.is_empty()).then(|| (k.clone(), hits))
             })
             .collect();
-        let mut asked: Vec<LookupKey> = local.keys().cloned().collect();
-        if !network.is_empty() {
-            // Network indicators are not in the snapshot: they are asked online, as in online
-            // mode, with the hash hits' confirmation in the same one request.
-            asked.extend(network.into_iter().cloned());
-            return self.online.lookup_counted(&asked).await;
-        }
-        if asked.is_empty() {
+        if local.is_empty() {
             return (Ok(local), 0);
         }
-        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&asked)).await {
-            Ok(Ok(confirmed)) => (Ok(confirmed), 1),
+        let hit_keys: Vec<LookupKey> = local.keys().cloned().collect();
+        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&hit_keys)).await {
+            Ok(Ok(confirmed)) => (Ok(confirmed_or_local(confirmed, local)), 1),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, hits = local.len(), "MISP context for snapshot hits unavailable; using the snapshot's");
                 (Ok(local), 1)
@@ -213,6 +209,18 @@ impl ThreatIntel for SnapshotIntel {
             }
         }
     }
+}
+
+/// MISP's answer for the snapshot's hits: a hash MISP no longer knows is dropped; a network
+/// key MISP does not answer keeps the snapshot's hits, since restSearch cannot find what only
+/// a CIDR network holds (a removed network attribute goes at the next pull instead).
+fn confirmed_or_local(mut confirmed: Hits, local: Hits) -> Hits {
+    for (key, hits) in local {
+        if key.as_indicator().is_some() && !confirmed.contains_key(&key) {
+            confirmed.insert(key, hits);
+        }
+    }
+    confirmed
 }
 
 #[cfg(test)]

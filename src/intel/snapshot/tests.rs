@@ -212,7 +212,8 @@ async fn a_full_load_pages_through_every_ids_hash_attribute_composites_and_objec
     assert_eq!(first["to_ids"], 1);
     assert_eq!(
         first["type"].as_array().unwrap().len(),
-        HASH_ATTRIBUTE_TYPES.len()
+        HASH_ATTRIBUTE_TYPES.len() + crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES.len(),
+        "hash and network types (issue 15)"
     );
 }
 
@@ -429,4 +430,69 @@ async fn a_pulled_attribute_on_a_warninglist_of_the_folder_stays_out_of_the_snap
     );
     assert!(!index.contains(&hash(known)));
     assert_eq!(s.state.lock().unwrap().bodies[0]["enforceWarninglist"], 1);
+}
+
+/// Issue 15 in snapshot mode: network attributes are pulled and indexed (a CIDR network, a
+/// domain under each lookup name, a composite's address), misses cost no request, the hits'
+/// context comes from MISP in one request, and a CIDR hit MISP cannot find by value is kept.
+/// The warninglist folder keeps a listed address out, as in the other modes.
+#[tokio::test]
+async fn network_attributes_are_indexed_and_answered_locally_with_cidr_and_warninglists() {
+    use crate::indicator::Indicator;
+    let s = Setup::new(vec![
+        attr(1, "ip-dst", "1.2.3.128/25".into()),
+        attr(2, "domain", "evil.test".into()),
+        attr(3, "ip-dst|port", "1.2.3.41|8443".into()),
+        attr(4, "ip-src", "1.2.3.5".into()),
+        attr(5, "sha256", h(5, 64)),
+    ])
+    .await;
+    let lists =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/warninglists");
+    let dir = (
+        "MISP_WARNINGLISTS_DIR",
+        lists.to_string_lossy().into_owned(),
+    );
+    let intel = s.intel_with("snapshot", &[dir]);
+    intel.refresh(false).await.unwrap();
+    assert_eq!(
+        intel.index().unwrap().network_len(),
+        3,
+        "1.2.3.5 is warninglisted"
+    );
+    let net = |v: &str| LookupKey::Net(Indicator::parse(v).unwrap());
+    let pulled = s.state.lock().unwrap().bodies[0].clone();
+    assert!(
+        pulled["type"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("domain|ip"))
+    );
+
+    let before = s.requests();
+    let clean = [net("1.2.3.5"), net("a.evil.test"), net("1.2.4.200")];
+    assert_eq!(intel.known_misses(&clean), Some(vec![true, true, true]));
+    let (result, requests) = intel.lookup_counted(&clean).await;
+    assert!(result.unwrap().is_empty());
+    assert_eq!(
+        (requests, s.requests()),
+        (0, before),
+        "misses never reach MISP"
+    );
+
+    let asked = [net("1.2.3.200"), net("evil.test"), net("1.2.3.41")];
+    assert_eq!(intel.known_misses(&asked), Some(vec![false, false, false]));
+    let (result, requests) = intel.lookup_counted(&asked).await;
+    let hits = result.unwrap();
+    assert_eq!(requests, 1);
+    assert_eq!(
+        hits[&asked[0]][0].value, "1.2.3.128/25",
+        "kept from the snapshot"
+    );
+    assert_eq!(
+        hits[&asked[1]][0].threat_level_id,
+        Some(1),
+        "context from MISP"
+    );
+    assert_eq!(hits[&asked[2]][0].value, "1.2.3.41|8443");
 }
