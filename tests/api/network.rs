@@ -281,3 +281,99 @@ fn feed_mode_matches_the_same_plus_networks_and_applies_the_warninglist_folder()
     expected.sort();
     assert_eq!(described(&lines(&out.stdout)), expected, "{stderr}");
 }
+
+#[tokio::test]
+async fn snapshot_mode_matches_the_same_records_locally_networks_included() {
+    let extra = [("MISP_MODE", "snapshot"), ("MISP_SNAPSHOT_PAGE_SIZE", "4")];
+    let app = spawn_app_with(stub_world(), &extra).await;
+    let events: Vec<Vec<u8>> = records()
+        .iter()
+        .map(|r| envelope(std::slice::from_ref(r)))
+        .collect();
+    // Until the first load completes, batches are dead-lettered ("snapshot has not finished").
+    let mut result = app.match_events(&events).await;
+    for _ in 0..200 {
+        if result.dead_events().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        result = app.match_events(&events).await;
+    }
+    assert!(result.dead_events().is_empty(), "the snapshot loaded");
+    let pulls = app
+        .misp
+        .bodies()
+        .iter()
+        .filter(|b| b.get("value").is_none())
+        .count();
+    assert!(pulls >= 4, "13 attributes in pages of 4: {pulls}");
+    let mut expected = expected_online();
+    expected.push("5 1.2.3.200 443 RemoteIP [1.2.3.128/25]".to_owned());
+    expected.sort();
+    assert_eq!(described(&result.queue_messages()), expected);
+    let confirm = app.misp.bodies().last().unwrap().clone();
+    let asked = confirm["value"].as_array().unwrap();
+    assert!(
+        !asked.contains(&json!("x.evil.test")),
+        "misses are not asked: {asked:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_network_dead_letter_matches_on_replay_and_a_network_poison_message_reads_back() {
+    use crate::host_sim::{Declared, Retry};
+    use crate::stub_misp::{Fault, MISP_KEY};
+    let app = spawn_app(stub_world()).await;
+    app.misp.set_fault(Fault::Status(503));
+    let events = vec![envelope(&[records()[0].clone()])];
+    let retry = Some(Retry { count: 3, max: 3 });
+    let result = app
+        .match_events_as(&events, Declared::ManyBinary, retry)
+        .await;
+    let doc = result
+        .dead_letter()
+        .expect("dead-lettered while MISP was down");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deadletter.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    app.misp.set_fault(Fault::None);
+    let url = app.misp.url();
+    let p = path.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["replay", &p])
+            .env("MISP_URL", &url)
+            .env("MISP_API_KEY", MISP_KEY)
+            .env_remove("AzureWebJobsStorage")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let replayed = lines(&out.stdout);
+    let expected: Vec<String> = expected_online()
+        .into_iter()
+        .filter(|l| l.starts_with("1 "))
+        .collect();
+    assert_eq!(described(&replayed), expected);
+
+    // The same matches saved from the poison queue read back unchanged.
+    let poison = dir.path().join("poison.jsonl");
+    let text: Vec<String> = replayed.iter().map(Value::to_string).collect();
+    std::fs::write(&poison, text.join("\n")).unwrap();
+    let out = bin()
+        .args(["replay"])
+        .arg(&poison)
+        .env_remove("AzureWebJobsStorage")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&out.stdout), replayed);
+}

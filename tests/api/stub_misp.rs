@@ -192,7 +192,8 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
         Fault::WrongShape => return json_reply(200, &json!({"Attribute": "nope"})),
         Fault::Every(..) | Fault::First(..) => unreachable!("resolved above"),
     }
-    let values = filter_values(body.get("value")).unwrap_or_default();
+    // No `value`: a pull of everything (the IOC snapshot), page by page when it asks.
+    let values = filter_values(body.get("value"));
     let types = filter_values(body.get("type"));
     let to_ids = flag_filter(body.get("to_ids"));
     let published = flag_filter(body.get("published"));
@@ -202,7 +203,11 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
         .attributes
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.halves().iter().any(|h| values.contains(h)))
+        .filter(|(_, a)| {
+            values
+                .as_ref()
+                .is_none_or(|v| a.halves().iter().any(|h| v.contains(h)))
+        })
         .filter(|(_, a)| {
             types
                 .as_ref()
@@ -214,6 +219,14 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
         .filter(|(_, a)| !(enforce && a.warninglisted))
         .map(|(n, a)| a.to_json(n + 1))
         .collect();
+    let hits: Vec<Value> = match (body["limit"].as_u64(), body["page"].as_u64()) {
+        (Some(limit), Some(page)) if page > 0 => hits
+            .into_iter()
+            .skip(((page - 1) * limit) as usize)
+            .take(limit as usize)
+            .collect(),
+        _ => hits,
+    };
     let count = hits.len().to_string();
     json_reply(200, &json!({"response": {"Attribute": hits}}))
         .insert_header("X-Result-Count", count)
