@@ -34,6 +34,7 @@ mod listener;
 mod load;
 mod match_events;
 mod network;
+mod network_alerts;
 mod raise_alerts;
 mod replay;
 mod scan;
