@@ -4,14 +4,18 @@
 
 use super::{BatchSummary, EventInput, Fate, Limits};
 use crate::indicator::columns::{FoundIndicator, record_indicators};
-use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+use crate::intel::LookupKey;
+use crate::intel::network::lookup_keys;
+use crate::records::{HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
 
 /// One decoded event: its records, and each record's hashes with the columns they were in, and
 /// its network indicators (issue 15).
 pub(super) struct Parsed {
     pub records: Vec<Record>,
-    pub hashes: Vec<Vec<(FileHash, Vec<HashField>)>>,
-    pub indicators: Vec<Vec<FoundIndicator>>,
+    /// Each hash as its lookup key (built once here, never cloned to be looked up).
+    pub hashes: Vec<Vec<(LookupKey, Vec<HashField>)>>,
+    /// Each network indicator with the keys it is looked up under (built once here).
+    pub indicators: Vec<Vec<(FoundIndicator, Vec<LookupKey>)>>,
 }
 
 impl Parsed {
@@ -24,12 +28,25 @@ impl Parsed {
             summary.invalid_hashes += h.invalid;
             summary.empty_hashes += h.empty;
             summary.hashes += h.hashes.len();
-            hashes.push(h.hashes);
+            hashes.push(
+                h.hashes
+                    .into_iter()
+                    .map(|(hash, fields)| (LookupKey::Hash(hash), fields))
+                    .collect(),
+            );
             let n = record_indicators(r);
             summary.invalid_indicators += n.invalid;
             summary.skipped_indicators += n.skipped_total() as usize;
             summary.indicators += n.found.len();
-            indicators.push(n.found);
+            indicators.push(
+                n.found
+                    .into_iter()
+                    .map(|f| {
+                        let keys = lookup_keys(&f.indicator);
+                        (f, keys)
+                    })
+                    .collect(),
+            );
         }
         Parsed {
             records,

@@ -7,8 +7,7 @@ use std::collections::HashSet;
 use super::decode::Parsed;
 use super::{Allowlist, BatchSummary};
 use crate::intel::LookupKey;
-use crate::intel::network::lookup_keys;
-use crate::records::{FileHash, Seeded};
+use crate::records::Seeded;
 
 /// The distinct keys to look up; counts the distinct and the allowlisted into `summary`.
 pub(super) fn distinct(
@@ -17,23 +16,22 @@ pub(super) fn distinct(
     summary: &mut BatchSummary,
 ) -> Vec<LookupKey> {
     let mut distinct: Vec<LookupKey> = Vec::new();
-    let mut seen: HashSet<&FileHash, Seeded> = HashSet::default();
-    for (hash, _) in parsed
+    let mut seen: HashSet<&LookupKey, Seeded> = HashSet::default();
+    for (key, _) in parsed
         .iter()
         .flatten()
         .flat_map(|p| p.hashes.iter().flatten())
     {
-        if seen.insert(hash) {
-            if allowlist.contains(hash) {
+        if seen.insert(key) {
+            if key.as_hash().is_some_and(|h| allowlist.contains(h)) {
                 summary.allowlisted += 1;
             } else {
-                distinct.push(LookupKey::Hash(hash.clone()));
+                distinct.push(key.clone());
             }
         }
     }
     let mut seen_indicators = HashSet::<_, Seeded>::default();
-    let mut seen_keys: HashSet<LookupKey, Seeded> = HashSet::default();
-    for found in parsed
+    for (found, keys) in parsed
         .iter()
         .flatten()
         .flat_map(|p| p.indicators.iter().flatten())
@@ -45,9 +43,9 @@ pub(super) fn distinct(
             summary.allowlisted += 1;
             continue;
         }
-        for key in lookup_keys(&found.indicator) {
-            if seen_keys.insert(key.clone()) {
-                distinct.push(key);
+        for key in keys {
+            if seen.insert(key) {
+                distinct.push(key.clone());
             }
         }
     }

@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use super::decode::Parsed;
 use super::{Allowlist, BatchSummary, EventInput};
 use crate::host::EventMeta;
-use crate::intel::network::{applies, lookup_keys};
+use crate::intel::IntelHit;
+use crate::intel::network::applies;
 use crate::intel::resolver::Resolution;
-use crate::intel::{IntelHit, LookupKey};
 use crate::matches::MatchRecord;
 
 /// How one event ended.
@@ -50,16 +50,16 @@ pub(super) fn judge(
             }
         };
         for (record, hashes) in p.records.iter().zip(&p.hashes) {
-            for (hash, fields) in hashes {
-                let key = LookupKey::Hash(hash.clone());
-                if let Some(e) = resolution.unanswered.get(&key) {
+            for (key, fields) in hashes {
+                if let Some(e) = resolution.unanswered.get(key) {
                     unanswered += 1;
                     first_error.get_or_insert(e);
                     continue;
                 }
-                let Some(verdict) = resolution.verdicts.get(&key).filter(|v| !v.is_empty()) else {
+                let Some(verdict) = resolution.verdicts.get(key).filter(|v| !v.is_empty()) else {
                     continue;
                 };
+                let Some(hash) = key.as_hash() else { continue };
                 emit(
                     MatchRecord::new(record, hash, fields, verdict),
                     &mut matches,
@@ -67,10 +67,13 @@ pub(super) fn judge(
             }
         }
         for (record, found) in p.records.iter().zip(&p.indicators) {
-            for f in found.iter().filter(|f| !allowlist.covers(&f.indicator)) {
+            for (f, keys) in found
+                .iter()
+                .filter(|(f, _)| !allowlist.covers(&f.indicator))
+            {
                 let mut hits: Vec<IntelHit> = Vec::new();
-                for key in lookup_keys(&f.indicator) {
-                    if let Some(e) = resolution.unanswered.get(&key) {
+                for key in keys {
+                    if let Some(e) = resolution.unanswered.get(key) {
                         unanswered += 1;
                         first_error.get_or_insert(e);
                         continue;

@@ -1,5 +1,6 @@
-//! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct file hashes, which are
-//! known bad and why. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
+//! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct lookup keys ([`key`]:
+//! file hashes and network indicators), which are known bad and why; [`network`] holds what
+//! network indicators need beside it. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
 //! ([`feed`]), and an in-memory snapshot of MISP's IOCs refreshed in the background
 //! ([`snapshot`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
 //! per-invocation deadline in front of any of them.
