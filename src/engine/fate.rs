@@ -80,7 +80,7 @@ pub(super) fn judge(
                     }
                     let verdict = resolution
                         .verdicts
-                        .get(&key)
+                        .get(key)
                         .into_iter()
                         .flat_map(|v| v.iter());
                     for hit in verdict.filter(|h| applies(h, &f.indicator, f.port)) {
