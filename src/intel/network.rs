@@ -47,12 +47,32 @@ pub fn keys_answered<'a>(
         return Vec::new();
     };
     let mut out: Vec<&LookupKey> = Vec::new();
-    for key in requested {
-        let Some(observed) = key.as_indicator() else {
-            continue;
-        };
-        if patterns.iter().any(|p| answers(p, observed)) && !out.contains(key) {
+    let mut add = |key: &'a LookupKey| {
+        if !out.contains(&key) {
             out.push(key);
+        }
+    };
+    for p in &patterns {
+        // An exact value is found by its key; only a network or a URL (whose spellings vary)
+        // is compared with each requested key, so a large answer costs no more than its size.
+        let exact = match p {
+            Pattern::Ip { net, .. } if net.is_single() => Some(Indicator::Ip(net.network())),
+            Pattern::Domain(h) | Pattern::Hostname { host: h, .. } => {
+                Some(Indicator::Host(h.clone()))
+            }
+            Pattern::Email(e) => Some(Indicator::Email(e.clone())),
+            _ => None,
+        };
+        match exact {
+            Some(i) => {
+                if let Some(key) = requested.get(&LookupKey::Net(i)) {
+                    add(key);
+                }
+            }
+            None => requested
+                .iter()
+                .filter(|k| k.as_indicator().is_some_and(|o| answers(p, o)))
+                .for_each(|k| add(k)),
         }
     }
     out
