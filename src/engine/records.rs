@@ -103,4 +103,65 @@ mod tests {
         assert_eq!(distinct.len(), 2);
         assert_eq!(out.matches.len(), n - 1);
     }
+
+    /// Knows the MISP `domain` evil.test, answering its key only.
+    struct Domain;
+
+    #[async_trait::async_trait]
+    impl ThreatIntel for Domain {
+        fn chunk_size(&self) -> usize {
+            1000
+        }
+        async fn lookup(&self, keys: &[LookupKey]) -> Result<crate::intel::Hits, IntelError> {
+            let hit = IntelHit::new(RawHit {
+                attribute_type: "domain",
+                value: "evil.test",
+                ..Default::default()
+            });
+            Ok(keys
+                .iter()
+                .filter(|k| k.text() == "evil.test")
+                .map(|k| (k.clone(), vec![hit.clone()]))
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allowlisted_host_never_matches_through_a_parent_another_host_asked_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allow.txt");
+        std::fs::write(&path, "a.evil.test\n").unwrap();
+        let allowlist = Allowlist::load(path.to_str().unwrap()).unwrap();
+        let resolver = Arc::new(Resolver::new(Arc::new(Domain), LookupSettings::default()));
+        let engine = Engine::new(resolver, allowlist, Limits::default());
+        let row = |host: &str, n: u32| {
+            format!(
+                r#"{{"category":"AdvancedHunting-DeviceNetworkEvents","properties":{{"ReportId":{n},"RemoteUrl":"{host}"}}}}"#
+            )
+        };
+        let body = [
+            row("a.evil.test", 1),
+            row("b.evil.test", 2),
+            row("x.a.evil.test", 3),
+        ]
+        .join("\n");
+        let records = parse_body(body.as_bytes(), usize::MAX).unwrap();
+        let (out, distinct) = engine.process_records(records).await;
+        let matched: Vec<&str> = out
+            .matches
+            .iter()
+            .map(|m| m.indicator_value.as_str())
+            .collect();
+        assert_eq!(
+            matched,
+            ["b.evil.test"],
+            "evil.test was asked about for b, never for a"
+        );
+        assert!(distinct.iter().any(|k| k.text() == "evil.test"));
+        assert_eq!(
+            out.summary.allowlisted, 2,
+            "a.evil.test and the name below it"
+        );
+        assert_eq!(out.summary.indicators, 3);
+    }
 }
