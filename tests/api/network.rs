@@ -280,6 +280,21 @@ fn feed_mode_matches_the_same_plus_networks_and_applies_the_warninglist_folder()
     expected.push("5 1.2.3.200 443 RemoteIP [1.2.3.128/25]".to_owned());
     expected.sort();
     assert_eq!(described(&lines(&out.stdout)), expected, "{stderr}");
+    // The summary counts the network values: 21 found, 10.0.0.5 never looked up.
+    assert!(
+        stderr.contains("indicators=21 invalid-indicators=0 never-looked-up=1"),
+        "{stderr}"
+    );
+    // 12 attributes admitted; `domain|ip` is indexed under its two values.
+    assert!(
+        stderr.contains("0 file-hash IOCs, 13 network values"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("attributes left out: 1 on a warninglist (fixture-resolvers: 1)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing can match"), "{stderr}");
 }
 
 #[tokio::test]

@@ -173,6 +173,9 @@ impl<'a> Consumer<'a> {
         t.hashes += s.hashes;
         t.invalid_hashes += s.invalid_hashes;
         t.empty_hashes += s.empty_hashes;
+        t.indicators += s.indicators;
+        t.invalid_indicators += s.invalid_indicators;
+        t.skipped_indicators += s.skipped_indicators;
         t.allowlisted += s.allowlisted;
         t.cache_hits += s.cache_hits;
         t.misp_requests += s.misp_requests;

@@ -59,13 +59,13 @@ pub struct FeedReport {
     pub unpublished_events: usize,
     /// Event files that could not be read or parsed: file name and why.
     pub skipped: Vec<(String, String)>,
-    /// Hash attributes refused, by reason.
+    /// Hash and network attributes refused, by reason.
     pub refused: BTreeMap<&'static str, usize>,
-    /// Hash attributes refused for a warninglist, by list.
+    /// Hash and network attributes refused for a warninglist, by list.
     pub warninglisted: BTreeMap<String, usize>,
 }
 
-/// An in-memory index of a feed's file-hash IOCs.
+/// An in-memory index of a feed's file-hash and network IOCs.
 #[derive(Debug, Default)]
 pub struct FeedIntel {
     index: HashMap<FileHash, Vec<IntelHit>>,
@@ -143,8 +143,9 @@ impl FeedIntel {
         self.net.len()
     }
 
+    /// Neither a hash nor a network value is held.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index.is_empty() && self.net.is_empty()
     }
 
     pub fn events(&self) -> usize {
