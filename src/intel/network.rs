@@ -99,28 +99,41 @@ pub fn applies(hit: &IntelHit, indicator: &Indicator, port: Option<u16>) -> bool
 }
 
 /// Network attributes held in memory (feed, snapshot): exact values, and the networks in a
-/// prefix index.
-#[derive(Debug, Default)]
-pub struct NetIndex {
+/// prefix index. `V` is what a hit is: the feed keeps the [`IntelHit`] itself, the snapshot a
+/// small index into its own attribute list (the hit is built when asked for).
+#[derive(Debug)]
+pub struct NetIndex<V = IntelHit> {
     /// Addresses, host names and senders by their key.
-    exact: HashMap<LookupKey, Vec<IntelHit>>,
+    exact: HashMap<LookupKey, Vec<V>>,
     /// URLs by their full text, ASCII-lowercased, and those written without a scheme by the
     /// text after it.
-    urls: HashMap<String, Vec<IntelHit>>,
-    schemeless: HashMap<String, Vec<IntelHit>>,
-    networks: Vec<(crate::indicator::Cidr, IntelHit)>,
-    cidr: CidrIndex<IntelHit>,
+    urls: HashMap<String, Vec<V>>,
+    schemeless: HashMap<String, Vec<V>>,
+    networks: Vec<(crate::indicator::Cidr, V)>,
+    cidr: CidrIndex<V>,
 }
 
-fn push(hits: &mut Vec<IntelHit>, hit: &IntelHit) {
+impl<V> Default for NetIndex<V> {
+    fn default() -> Self {
+        Self {
+            exact: HashMap::new(),
+            urls: HashMap::new(),
+            schemeless: HashMap::new(),
+            networks: Vec::new(),
+            cidr: CidrIndex::default(),
+        }
+    }
+}
+
+fn push<V: Clone + PartialEq>(hits: &mut Vec<V>, hit: &V) {
     if !hits.contains(hit) {
         hits.push(hit.clone());
     }
 }
 
-impl NetIndex {
+impl<V: Clone + PartialEq> NetIndex<V> {
     /// Adds an admitted attribute; returns false when its value does not parse as its type.
-    pub fn add(&mut self, kind: &str, value: &str, hit: &IntelHit) -> bool {
+    pub fn add(&mut self, kind: &str, value: &str, hit: &V) -> bool {
         let Ok(patterns) = parse_attribute(kind, value) else {
             return false;
         };
@@ -160,7 +173,7 @@ impl NetIndex {
         self.cidr = CidrIndex::build(std::mem::take(&mut self.networks));
     }
 
-    /// Attributes held (exact keys, URLs and networks).
+    /// Values held (exact keys, URLs and networks).
     pub fn len(&self) -> usize {
         self.exact.len() + self.urls.len() + self.schemeless.len() + self.cidr.len()
     }
@@ -170,8 +183,8 @@ impl NetIndex {
     }
 
     /// The hits of one key (a hash key has none here).
-    pub fn lookup(&self, key: &LookupKey) -> Vec<IntelHit> {
-        let mut out: Vec<IntelHit> = self.exact.get(key).cloned().unwrap_or_default();
+    pub fn lookup(&self, key: &LookupKey) -> Vec<V> {
+        let mut out: Vec<V> = self.exact.get(key).cloned().unwrap_or_default();
         match key.as_indicator() {
             Some(Indicator::Ip(ip)) => {
                 for hit in self.cidr.containing(*ip) {

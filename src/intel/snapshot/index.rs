@@ -42,7 +42,7 @@ pub struct Index {
     sha256: Table<32>,
     events: HashMap<u32, EventContext>,
     nets: Vec<(Meta, NetValue)>,
-    net: NetIndex,
+    net: NetIndex<u32>,
 }
 
 pub(super) fn uuid_bytes(s: &str) -> [u8; 16] {
@@ -161,7 +161,7 @@ impl Builder {
 
     pub(super) fn finish(mut self) -> Index {
         self.events.shrink_to_fit();
-        let net = net::build(&self.nets, &self.events);
+        let net = net::build(&self.nets);
         Index {
             md5: self.md5.into_table(),
             sha1: self.sha1.into_table(),
@@ -250,7 +250,7 @@ impl Index {
                 .iter()
                 .filter_map(|p| Some((p.meta, p.net.clone()?))),
         );
-        let net = net::build(&nets, &events);
+        let net = net::build(&nets);
         Index {
             md5: rebuilt(&self.md5, &drop, md5),
             sha1: rebuilt(&self.sha1, &drop, sha1),
@@ -275,7 +275,19 @@ impl Index {
     pub fn lookup_key(&self, key: &LookupKey) -> Vec<IntelHit> {
         match key {
             LookupKey::Hash(h) => self.lookup(h),
-            LookupKey::Net(_) => self.net.lookup(key),
+            LookupKey::Net(_) => {
+                let mut hits: Vec<IntelHit> = Vec::new();
+                for i in self.net.lookup(key) {
+                    let Some((meta, value)) = self.nets.get(i as usize) else {
+                        continue;
+                    };
+                    let hit = net::hit(meta, value, &self.events);
+                    if !hits.contains(&hit) {
+                        hits.push(hit);
+                    }
+                }
+                hits
+            }
         }
     }
 
@@ -290,7 +302,13 @@ impl Index {
             .values()
             .map(|e| e.uuid.len() + e.info.len() + 48)
             .sum();
-        self.md5.bytes() + self.sha1.bytes() + self.sha256.bytes() + events
+        // A network attribute: its entry and value, and about as much again in its index key.
+        let nets: usize = self
+            .nets
+            .iter()
+            .map(|(_, n)| 2 * n.value.len() + std::mem::size_of::<(Meta, NetValue)>() + 64)
+            .sum();
+        self.md5.bytes() + self.sha1.bytes() + self.sha256.bytes() + events + nets
     }
 
     fn metas(&self, hash: &FileHash) -> Vec<Meta> {
