@@ -219,3 +219,32 @@ fn a_streamed_record_yields_its_indicators_through_the_decoder() {
     assert_eq!(found[0].port, Some(8443));
     assert_eq!(found[0].columns, ["RemoteIP"]);
 }
+
+#[test]
+fn a_row_that_names_no_table_is_read_by_column_name() {
+    let record = crate::records::Record::from_columns([
+        ("Timestamp", "2026-07-18T12:59:31Z"),
+        ("RemoteIP", "1.2.3.4"),
+        ("RemotePort", "8443"),
+        ("SenderFromAddress", "a@evil.test"),
+    ]);
+    assert_eq!(record.table(), None);
+    let found = super::record_indicators(&record).found;
+    let texts: Vec<(String, Option<u16>)> = found
+        .iter()
+        .map(|f| (f.indicator.to_string(), f.port))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("1.2.3.4".to_owned(), Some(8443)),
+            ("a@evil.test".to_owned(), None)
+        ]
+    );
+    let mut named = record.clone();
+    named.category = crate::records::Loose(Some("AdvancedHunting-DeviceInfo".into()));
+    assert!(
+        super::record_indicators(&named).found.is_empty(),
+        "a table not in the list has none"
+    );
+}

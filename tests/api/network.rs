@@ -392,3 +392,38 @@ async fn a_network_dead_letter_matches_on_replay_and_a_network_poison_message_re
     );
     assert_eq!(lines(&out.stdout), replayed);
 }
+
+#[test]
+fn a_portal_csv_export_without_a_table_column_matches_by_column_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed");
+    write_feed(
+        &feed,
+        &[json!({"type": "ip-dst|port", "to_ids": true, "value": "1.2.3.41|8443"})],
+    );
+    let file = dir.path().join("export.csv");
+    std::fs::write(
+        &file,
+        "Timestamp,DeviceId,ReportId,RemoteIP,RemotePort,LocalIP\n\
+         2026-07-18T12:59:31Z,d1,7,1.2.3.41,8443,1.2.3.99\n\
+         2026-07-18T12:59:32Z,d1,8,1.2.3.41,443,1.2.3.99\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["scan", "--quiet"])
+        .arg(&file)
+        .arg("--misp-feed")
+        .arg(&feed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let matches = lines(&out.stdout);
+    assert_eq!(
+        matches.len(),
+        1,
+        "the port agrees on one row only: {stderr}"
+    );
+    assert_eq!(matches[0]["reportId"], "7");
+    assert_eq!(matches[0]["indicatorValue"], "1.2.3.41");
+}
