@@ -43,9 +43,10 @@ pub mod bounds {
     pub const TAGS: usize = 20;
     pub const ID_CHARS: usize = 20;
     pub const TYPE_CHARS: usize = 64;
-    /// A network value: a URL is the longest (Defender's own limit on a URL indicator is
-    /// 2,083 characters, rounded up).
-    pub const VALUE_CHARS: usize = 2048;
+    /// A network value: a URL is the longest, and is kept whole up to the longest URL read
+    /// ([`crate::indicator::url::MAX_URL_INPUT`]), so that it can be checked again for the
+    /// record it matched (a cut value would match nothing).
+    pub const VALUE_CHARS: usize = crate::indicator::url::MAX_URL_INPUT;
 }
 
 /// One threat-intel attribute that matched a hash, with its event's context, bounded.

@@ -280,4 +280,12 @@ mod tests {
         assert_eq!(keys_answered("hostname", "evil.example", &requested), [&a]);
         assert!(keys_answered("ip-dst", "203.0.113.0/24", &requested).is_empty());
     }
+
+    #[test]
+    fn a_long_url_value_is_kept_whole_so_it_still_applies_to_its_record() {
+        let url = format!("https://evil.test/{}", "a".repeat(6000));
+        let h = hit("url", &url);
+        assert_eq!(h.value, url);
+        assert!(applies(&h, &Indicator::parse(&url).unwrap(), Some(443)));
+    }
 }
