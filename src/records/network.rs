@@ -21,8 +21,12 @@ pub const NETWORK_CELLS: [&str; 14] = [
     "UrlDomain",
 ];
 
-/// The slot of a network column name.
+/// The slot of a network column name. Called for every column a record has that is not a hash
+/// column, so most names are turned away by their first letter.
 pub fn cell(name: &str) -> Option<u8> {
+    if !matches!(name.as_bytes().first(), Some(b'R' | b'F' | b'S' | b'U')) {
+        return None;
+    }
     Some(match name {
         "RemoteIP" => 0,
         "RemotePort" => 1,
