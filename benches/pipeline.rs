@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use defender_misp::host::{InvocationRequest, decode_events};
 use defender_misp::intel::config::LookupSettings;
 use defender_misp::intel::resolver::Resolver;
-use defender_misp::intel::{IntelError, IntelHit, ThreatIntel};
+use defender_misp::intel::{Hits, IntelError, LookupKey, ThreatIntel};
 use defender_misp::records::{FileHash, extract_hashes, parse_body};
 
 use common::{Draw, Workload, ceiling_pass, invocation};
@@ -34,12 +33,12 @@ impl ThreatIntel for Empty {
     fn chunk_size(&self) -> usize {
         1000
     }
-    async fn lookup(&self, _: &[FileHash]) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
-        Ok(HashMap::new())
+    async fn lookup(&self, _: &[LookupKey]) -> Result<Hits, IntelError> {
+        Ok(Hits::new())
     }
 }
 
-fn distinct_hashes(events: &[Vec<u8>]) -> Vec<FileHash> {
+fn distinct_hashes(events: &[Vec<u8>]) -> Vec<LookupKey> {
     let mut out: Vec<FileHash> = events
         .iter()
         .flat_map(|e| parse_body(e, 10_000).unwrap())
@@ -47,7 +46,7 @@ fn distinct_hashes(events: &[Vec<u8>]) -> Vec<FileHash> {
         .collect();
     out.sort();
     out.dedup();
-    out
+    out.into_iter().map(LookupKey::from).collect()
 }
 
 fn benches(c: &mut Criterion) {

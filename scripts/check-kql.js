@@ -99,6 +99,8 @@ const identifiers = {
   Host: ['DnsDomain', 'NTDomain', 'HostName', 'FullName', 'NetBiosName', 'AzureID', 'OMSAgentID', 'OSFamily', 'OSVersion', 'IsDomainJoined'],
   FileHash: ['Algorithm', 'Value'],
   File: ['Directory', 'Name'],
+  IP: ['Address', 'AddressScope'],
+  URL: ['Url'],
 };
 
 /** Every problem of the rule (query text and Bicep text); empty when it is right. */

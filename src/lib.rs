@@ -1,7 +1,8 @@
 //! # defender-misp
 //!
-//! Matches the file hashes of Microsoft Defender XDR streamed events against MISP threat intel,
-//! as an Azure Functions custom handler (`serve`) or offline over exported records (`scan`).
+//! Matches the file hashes and network indicators of Microsoft Defender XDR streamed events
+//! against MISP threat intel, as an Azure Functions custom handler (`serve`) or offline over
+//! exported records (`scan`).
 //!
 //! # Layout
 //!
@@ -37,8 +38,8 @@
 //!   and the one reader that turns its text into a value or an error naming it.
 //! - [`indicator`]: network indicators (IPs, host names, URLs, senders): canonical newtypes, what
 //!   is never looked up, registrable domains, a CIDR index, MISP network values, warninglists,
-//!   the Defender columns that carry them. Pure; not yet wired into the engine (issue 15); its
-//!   warninglists serve [`intel::rules`].
+//!   the Defender columns that carry them. Pure; the engine extracts them per record and
+//!   [`intel::network`] matches them (issue 15); its warninglists serve [`intel::rules`].
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
 //! - [`secret`]: a string that never prints (keys, tokens).

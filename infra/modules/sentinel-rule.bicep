@@ -64,6 +64,8 @@ var ruleProperties = {
     ReportId: 'ReportId'
     MatchId: 'MatchId'
     MatchCount: 'MatchCount'
+    IndicatorKind: 'IndicatorKind'
+    IndicatorValue: 'IndicatorValue'
   }
   entityMappings: [
     {
@@ -102,6 +104,24 @@ var ruleProperties = {
         {
           identifier: 'Directory'
           columnName: 'FileDirectory'
+        }
+      ]
+    }
+    {
+      entityType: 'IP'
+      fieldMappings: [
+        {
+          identifier: 'Address'
+          columnName: 'IndicatorAddress'
+        }
+      ]
+    }
+    {
+      entityType: 'URL'
+      fieldMappings: [
+        {
+          identifier: 'Url'
+          columnName: 'IndicatorUrl'
         }
       ]
     }

@@ -90,12 +90,7 @@ pub fn build(m: &MatchRecord, style: &AlertStyle<'_>) -> Result<AlertBody, &'sta
         _ => "MISP threat intel match".to_owned(),
     };
 
-    let mut parts = vec![format!(
-        "A file hash on this device matches MISP threat intel. Hash: {} ({}). Found in: {}.",
-        m.hash.as_str(),
-        m.hash_type.as_str(),
-        m.hash_fields.join(", ")
-    )];
+    let mut parts = vec![what_matched(m)];
     let path = match (&m.folder_path, &m.file_name) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(f)) => Some(f.clone()),
@@ -142,6 +137,28 @@ pub fn build(m: &MatchRecord, style: &AlertStyle<'_>) -> Result<AlertBody, &'sta
     })
 }
 
+/// The first sentence of an alert: the hash and its columns, or the network indicator, its
+/// port and columns (issue 15).
+fn what_matched(m: &MatchRecord) -> String {
+    match (&m.hash, m.hash_type) {
+        (Some(hash), Some(kind)) => format!(
+            "A file hash on this device matches MISP threat intel. Hash: {} ({}). Found in: {}.",
+            hash.as_str(),
+            kind.as_str(),
+            m.hash_fields.join(", ")
+        ),
+        _ => format!(
+            "A network indicator of this device's event matches MISP threat intel: {} {}{}. Found in: {}.",
+            m.indicator_kind,
+            clean_text(&m.indicator_value, 1024),
+            m.indicator_port
+                .map(|p| format!(" port {p}"))
+                .unwrap_or_default(),
+            m.indicator_columns.join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +173,7 @@ mod tests {
             attribute_uuid: "6c7641bf-a4e8-4d5d-a653-03240a00020f".into(),
             attribute_type: "sha256".into(),
             tags: vec!["tlp:amber".into()],
+            value: String::new(),
         }
     }
 
@@ -169,8 +187,12 @@ mod tests {
             timestamp: Some("2026-07-18T12:59:31.2914446Z".into()),
             category: None,
             alertable: true,
-            hash_type: hash.kind(),
-            hash,
+            hash_type: Some(hash.kind()),
+            indicator_kind: hash.kind().as_str().into(),
+            indicator_value: hash.as_str().into(),
+            indicator_columns: vec![],
+            indicator_port: None,
+            hash: Some(hash),
             hash_fields: vec!["SHA256".into()],
             file_name: Some("a.exe".into()),
             folder_path: Some("C:\\a.exe".into()),

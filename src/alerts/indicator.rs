@@ -40,28 +40,47 @@ pub fn indicator_type(kind: HashType) -> &'static str {
     }
 }
 
+/// The value and Defender `indicatorType` a match is pushed as: the file hash, or the observed
+/// address (`IpAddress`), host (`DomainName`) or URL (`Url`); `None` for a sender address,
+/// which Defender has no indicator type for (Microsoft Learn, "Submit or Update Indicator API").
+pub fn indicator_of(m: &MatchRecord) -> Option<(String, &'static str)> {
+    match (&m.hash, m.hash_type) {
+        (Some(h), Some(t)) => Some((h.as_str().to_owned(), indicator_type(t))),
+        _ => {
+            let i = m.network_indicator()?;
+            Some((i.text().into_owned(), i.kind().defender_type()?))
+        }
+    }
+}
+
+/// The request body; `None` when the match has no Defender indicator type ([`indicator_of`]).
 pub fn build(
     m: &MatchRecord,
     settings: &IndicatorSettings,
     misp_url: &url::Url,
     now: OffsetDateTime,
-) -> IndicatorBody {
+) -> Option<IndicatorBody> {
+    let (indicator_value, indicator_type) = indicator_of(m)?;
     let hit = primary(&m.intel);
     let title = match hit {
         Some(h) => format!("MISP event {}: {}", h.event_id, h.event_info),
         None => "MISP threat intel".to_owned(),
     };
+    let what = match m.hash {
+        Some(_) => "File hash",
+        None => "Network indicator",
+    };
     let mut description = format!(
-        "File hash from MISP, seen on a device by defender-misp (matchId {}).",
+        "{what} from MISP, seen on a device by defender-misp (matchId {}).",
         m.match_id
     );
     if let Some(link) = hit.and_then(|h| event_link(misp_url, &h.event_id)) {
         description.push_str(&format!(" {link}"));
     }
     let expires = now + Duration::days(i64::from(settings.expiry_days));
-    IndicatorBody {
-        indicator_value: m.hash.as_str().to_owned(),
-        indicator_type: indicator_type(m.hash_type),
+    Some(IndicatorBody {
+        indicator_value,
+        indicator_type,
         action: settings.action.api_name(),
         generate_alert: settings.action == IndicatorAction::Audit,
         title: clean_text(&title, 256),
@@ -69,7 +88,7 @@ pub fn build(
         severity: settings.severity,
         expiration_time: expires.format(&Rfc3339).unwrap_or_default(),
         application: "defender-misp",
-    }
+    })
 }
 
 /// Indicators this process created, against its cap.
@@ -125,8 +144,12 @@ mod tests {
             timestamp: None,
             category: None,
             alertable: false,
-            hash_type: hash.kind(),
-            hash,
+            hash_type: Some(hash.kind()),
+            indicator_kind: hash.kind().as_str().into(),
+            indicator_value: hash.as_str().into(),
+            indicator_columns: vec![],
+            indicator_port: None,
+            hash: Some(hash),
             hash_fields: vec![],
             file_name: None,
             folder_path: None,
@@ -141,14 +164,14 @@ mod tests {
             max: 1,
         };
         let now = OffsetDateTime::from_unix_timestamp(0).unwrap();
-        let b = build(&m, &s, &url, now);
+        let b = build(&m, &s, &url, now).unwrap();
         assert_eq!(
             (b.indicator_type, b.action, b.generate_alert),
             ("FileSha1", "Audit", true)
         );
         assert_eq!(b.expiration_time, "1970-01-02T00:00:00Z");
         s.action = IndicatorAction::Block;
-        assert!(!build(&m, &s, &url, now).generate_alert);
+        assert!(!build(&m, &s, &url, now).unwrap().generate_alert);
     }
 
     #[test]

@@ -99,9 +99,10 @@ pub fn feed_notes(dir: &Path, feed: &FeedIntel, rules: &Rules) -> Vec<String> {
         warninglisted,
     } = feed.report();
     let mut notes = vec![format!(
-        "feed {}: {events} events, {} file-hash IOCs",
+        "feed {}: {events} events, {} file-hash IOCs, {} network values",
         dir.display(),
-        feed.len()
+        feed.len(),
+        feed.network_len()
     )];
     if *unpublished_events > 0 && rules.published_only {
         notes.push(format!(
@@ -120,7 +121,7 @@ pub fn feed_notes(dir: &Path, feed: &FeedIntel, rules: &Rules) -> Vec<String> {
             format!(" ({})", lists.join(", "))
         };
         notes.push(format!(
-            "feed: hash attributes left out: {}{lists}",
+            "feed: attributes left out: {}{lists}",
             why.join(", ")
         ));
     }
@@ -129,7 +130,8 @@ pub fn feed_notes(dir: &Path, feed: &FeedIntel, rules: &Rules) -> Vec<String> {
     }
     if feed.is_empty() {
         notes.push(
-            "warning: the feed holds no file-hash IOC that counts: nothing can match".to_owned(),
+            "warning: the feed holds no file-hash or network IOC that counts: nothing can match"
+                .to_owned(),
         );
     }
     notes

@@ -3,12 +3,57 @@
 //! here.
 
 use super::{BatchSummary, EventInput, Fate, Limits};
-use crate::records::{FileHash, HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+use crate::indicator::columns::{FoundIndicator, record_indicators};
+use crate::intel::LookupKey;
+use crate::intel::network::lookup_keys;
+use crate::records::{HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
 
-/// One decoded event: its records, and each record's hashes with the columns they were in.
+/// One decoded event: its records, and each record's hashes with the columns they were in, and
+/// its network indicators (issue 15).
 pub(super) struct Parsed {
     pub records: Vec<Record>,
-    pub hashes: Vec<Vec<(FileHash, Vec<HashField>)>>,
+    /// Each hash as its lookup key (built once here, never cloned to be looked up).
+    pub hashes: Vec<Vec<(LookupKey, Vec<HashField>)>>,
+    /// Each network indicator with the keys it is looked up under (built once here).
+    pub indicators: Vec<Vec<(FoundIndicator, Vec<LookupKey>)>>,
+}
+
+impl Parsed {
+    /// Extracts what each record carries, counting into `summary`.
+    pub(super) fn of(records: Vec<Record>, summary: &mut BatchSummary) -> Self {
+        let mut hashes = Vec::with_capacity(records.len());
+        let mut indicators = Vec::with_capacity(records.len());
+        for r in &records {
+            let h = extract_hashes(r);
+            summary.invalid_hashes += h.invalid;
+            summary.empty_hashes += h.empty;
+            summary.hashes += h.hashes.len();
+            hashes.push(
+                h.hashes
+                    .into_iter()
+                    .map(|(hash, fields)| (LookupKey::Hash(hash), fields))
+                    .collect(),
+            );
+            let n = record_indicators(r);
+            summary.invalid_indicators += n.invalid;
+            summary.skipped_indicators += n.skipped_total() as usize;
+            summary.indicators += n.found.len();
+            indicators.push(
+                n.found
+                    .into_iter()
+                    .map(|f| {
+                        let keys = lookup_keys(&f.indicator);
+                        (f, keys)
+                    })
+                    .collect(),
+            );
+        }
+        Parsed {
+            records,
+            hashes,
+            indicators,
+        }
+    }
 }
 
 /// Each event decoded (`None` where it could not be), and the fates decided so far.
@@ -22,18 +67,8 @@ pub(super) fn decode(
     for (i, event) in events.iter().enumerate() {
         match records(i, event, limits) {
             Ok(records) => {
-                let hashes = records
-                    .iter()
-                    .map(|r| {
-                        let h = extract_hashes(r);
-                        summary.invalid_hashes += h.invalid;
-                        summary.empty_hashes += h.empty;
-                        summary.hashes += h.hashes.len();
-                        h.hashes
-                    })
-                    .collect();
                 summary.records += records.len();
-                parsed.push(Some(Parsed { records, hashes }));
+                parsed.push(Some(Parsed::of(records, summary)));
             }
             Err(reason) => {
                 fates[i] = Some(Fate::DeadLettered(reason));

@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 
 use super::decode::Parsed;
-use super::{BatchSummary, EventInput};
+use super::{Allowlist, BatchSummary, EventInput};
 use crate::host::EventMeta;
+use crate::intel::IntelHit;
+use crate::intel::network::applies;
 use crate::intel::resolver::Resolution;
 use crate::matches::MatchRecord;
 
@@ -27,10 +29,12 @@ pub struct DeadEvent {
 }
 
 /// The matches of every decoded event, each once (by `matchId`), and the fate of each: matched,
-/// clean, or dead-lettered when some of its hashes went unanswered.
+/// clean, or dead-lettered when some of its lookups went unanswered. An allowlisted network
+/// indicator never matches, even through a key another indicator of the batch asked about.
 pub(super) fn judge(
     parsed: &[Option<Parsed>],
     resolution: &Resolution,
+    allowlist: &Allowlist,
     fates: &mut [Option<Fate>],
 ) -> Vec<MatchRecord> {
     let mut matches = Vec::new();
@@ -40,19 +44,53 @@ pub(super) fn judge(
         let mut unanswered = 0;
         let mut first_error = None;
         let before = matches.len();
+        let mut emit = |m: MatchRecord, matches: &mut Vec<MatchRecord>| {
+            if ids.insert(m.match_id.clone()) {
+                matches.push(m);
+            }
+        };
         for (record, hashes) in p.records.iter().zip(&p.hashes) {
-            for (hash, fields) in hashes {
-                if let Some(e) = resolution.unanswered.get(hash) {
+            for (key, fields) in hashes {
+                if let Some(e) = resolution.unanswered.get(key) {
                     unanswered += 1;
                     first_error.get_or_insert(e);
                     continue;
                 }
-                let Some(verdict) = resolution.verdicts.get(hash).filter(|v| !v.is_empty()) else {
+                let Some(verdict) = resolution.verdicts.get(key).filter(|v| !v.is_empty()) else {
                     continue;
                 };
-                let m = MatchRecord::new(record, hash, fields, verdict);
-                if ids.insert(m.match_id.clone()) {
-                    matches.push(m);
+                let Some(hash) = key.as_hash() else { continue };
+                emit(
+                    MatchRecord::new(record, hash, fields, verdict),
+                    &mut matches,
+                );
+            }
+        }
+        for (record, found) in p.records.iter().zip(&p.indicators) {
+            for (f, keys) in found
+                .iter()
+                .filter(|(f, _)| !allowlist.covers(&f.indicator))
+            {
+                let mut hits: Vec<IntelHit> = Vec::new();
+                for key in keys {
+                    if let Some(e) = resolution.unanswered.get(key) {
+                        unanswered += 1;
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                    let verdict = resolution
+                        .verdicts
+                        .get(key)
+                        .into_iter()
+                        .flat_map(|v| v.iter());
+                    for hit in verdict.filter(|h| applies(h, &f.indicator, f.port)) {
+                        if !hits.contains(hit) {
+                            hits.push(hit.clone());
+                        }
+                    }
+                }
+                if !hits.is_empty() {
+                    emit(MatchRecord::network(record, f, &hits), &mut matches);
                 }
             }
         }
@@ -70,7 +108,7 @@ pub(super) fn judge(
 /// all the same: a replay emits them again with the same `matchId`, which `RaiseAlerts` acts on
 /// once.
 fn dead_reason(unanswered: usize, e: &crate::intel::IntelError, emitted: usize) -> String {
-    let mut reason = format!("threat intel did not answer for {unanswered} hash(es): {e}");
+    let mut reason = format!("threat intel did not answer for {unanswered} lookup(s): {e}");
     if emitted > 0 {
         reason.push_str(&format!(
             "; {emitted} match(es) of this event were emitted already (a replay repeats their matchId, which RaiseAlerts acts on once)"

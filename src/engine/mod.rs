@@ -40,6 +40,13 @@ pub struct BatchSummary {
     pub distinct: usize,
     pub invalid_hashes: usize,
     pub empty_hashes: usize,
+    /// Network indicators found (issue 15), each once per record.
+    pub indicators: usize,
+    /// Network values present but not parseable as their column's kind.
+    pub invalid_indicators: usize,
+    /// Network values never looked up: private, loopback, link-local, multicast, unspecified
+    /// and documentation ranges, names without a dot or of special use.
+    pub skipped_indicators: usize,
     pub allowlisted: usize,
     pub cache_hits: usize,
     pub misp_requests: usize,
@@ -56,7 +63,8 @@ impl std::fmt::Display for BatchSummary {
         write!(
             f,
             "events={} (matched={} clean={} dead-lettered={}) records={} hashes={} distinct={} invalid={} \
-             empty={} allowlisted={} cache-hits={} misp-requests={} unanswered={} matches={} ms={}",
+             empty={} indicators={} invalid-indicators={} never-looked-up={} allowlisted={} \
+             cache-hits={} misp-requests={} unanswered={} matches={} ms={}",
             self.events,
             self.matched_events,
             self.clean_events,
@@ -66,6 +74,9 @@ impl std::fmt::Display for BatchSummary {
             self.distinct,
             self.invalid_hashes,
             self.empty_hashes,
+            self.indicators,
+            self.invalid_indicators,
+            self.skipped_indicators,
             self.allowlisted,
             self.cache_hits,
             self.misp_requests,
@@ -120,6 +131,7 @@ impl Engine {
     pub async fn process(&self, events: Vec<EventInput>, retries_left: bool) -> BatchOutcome {
         let started = Instant::now();
         let (limits, allowlist) = (self.limits, self.allowlist.clone());
+        let judging = self.allowlist.clone();
         let bytes: usize = events.iter().map(|e| e.bytes.len()).sum();
         let (events, parsed, fates, distinct, summary) = self
             .cpu
@@ -153,7 +165,7 @@ impl Engine {
                 summary.cache_hits = resolution.cache_hits;
                 summary.misp_requests = resolution.requests;
                 summary.unanswered = resolution.unanswered.len();
-                let matches = fate::judge(&parsed, &resolution, &mut fates);
+                let matches = fate::judge(&parsed, &resolution, &judging, &mut fates);
                 drop(parsed);
                 let dead = fate::settle(fates, events, &mut summary);
                 summary.matches = matches.len();
@@ -172,14 +184,11 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use proptest::prelude::*;
 
     use super::*;
     use crate::intel::config::LookupSettings;
-    use crate::intel::{IntelError, IntelHit, RawHit, ThreatIntel};
-    use crate::records::FileHash;
+    use crate::intel::{IntelError, IntelHit, LookupKey, RawHit, ThreatIntel};
 
     /// Knows every hash starting with `b`; fails every call when told to.
     struct Fake {
@@ -191,10 +200,7 @@ mod tests {
         fn chunk_size(&self) -> usize {
             1000
         }
-        async fn lookup(
-            &self,
-            hashes: &[FileHash],
-        ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+        async fn lookup(&self, keys: &[LookupKey]) -> Result<crate::intel::Hits, IntelError> {
             if self.fail {
                 return Err(IntelError::Server(500));
             }
@@ -202,9 +208,9 @@ mod tests {
                 event_id: "1",
                 ..Default::default()
             });
-            Ok(hashes
+            Ok(keys
                 .iter()
-                .filter(|h| h.as_str().starts_with('b'))
+                .filter(|h| h.text().starts_with('b'))
                 .map(|h| (h.clone(), vec![hit.clone()]))
                 .collect())
         }

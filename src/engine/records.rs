@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use super::decode::Parsed;
 use super::{BatchOutcome, BatchSummary, Engine, EventInput, distinct, fate};
+use crate::intel::LookupKey;
 use crate::intel::resolver::Resolution;
-use crate::records::{FileHash, Record, extract_hashes};
+use crate::records::Record;
 
 impl Engine {
     /// Looks up and matches decoded records; a dead event's `index` is its record's place in
-    /// `records`. Also returns the distinct hashes asked about (allowlisted ones left out), so a
+    /// `records`. Also returns the distinct keys asked about (allowlisted ones left out), so a
     /// caller matching a file in batches can count distinct hashes across all of them.
-    pub async fn process_records(&self, records: Vec<Record>) -> (BatchOutcome, Vec<FileHash>) {
+    pub async fn process_records(&self, records: Vec<Record>) -> (BatchOutcome, Vec<LookupKey>) {
         let started = Instant::now();
         let mut summary = BatchSummary {
             events: records.len(),
@@ -22,16 +23,7 @@ impl Engine {
         };
         let parsed: Vec<Option<Parsed>> = records
             .into_iter()
-            .map(|record| {
-                let h = extract_hashes(&record);
-                summary.invalid_hashes += h.invalid;
-                summary.empty_hashes += h.empty;
-                summary.hashes += h.hashes.len();
-                Some(Parsed {
-                    records: vec![record],
-                    hashes: vec![h.hashes],
-                })
-            })
+            .map(|record| Some(Parsed::of(vec![record], &mut summary)))
             .collect();
         let mut fates = vec![None; parsed.len()];
         let distinct = distinct::distinct(&parsed, &self.allowlist, &mut summary);
@@ -43,7 +35,7 @@ impl Engine {
         summary.cache_hits = resolution.cache_hits;
         summary.misp_requests = resolution.requests;
         summary.unanswered = resolution.unanswered.len();
-        let matches = fate::judge(&parsed, &resolution, &mut fates);
+        let matches = fate::judge(&parsed, &resolution, &self.allowlist, &mut fates);
         let events = vec![EventInput::default(); parsed.len()];
         let dead = fate::settle(fates, events, &mut summary);
         summary.matches = matches.len();
@@ -60,7 +52,6 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
     use super::*;
@@ -78,14 +69,11 @@ mod tests {
         fn chunk_size(&self) -> usize {
             1000
         }
-        async fn lookup(
-            &self,
-            hashes: &[FileHash],
-        ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+        async fn lookup(&self, keys: &[LookupKey]) -> Result<crate::intel::Hits, IntelError> {
             let hit = IntelHit::new(RawHit::default());
-            Ok(hashes
+            Ok(keys
                 .iter()
-                .filter(|h| h.as_str().starts_with('b'))
+                .filter(|h| h.text().starts_with('b'))
                 .map(|h| (h.clone(), vec![hit.clone()]))
                 .collect())
         }
@@ -114,5 +102,66 @@ mod tests {
         assert_eq!(out.summary.clean_events, 1);
         assert_eq!(distinct.len(), 2);
         assert_eq!(out.matches.len(), n - 1);
+    }
+
+    /// Knows the MISP `domain` evil.test, answering its key only.
+    struct Domain;
+
+    #[async_trait::async_trait]
+    impl ThreatIntel for Domain {
+        fn chunk_size(&self) -> usize {
+            1000
+        }
+        async fn lookup(&self, keys: &[LookupKey]) -> Result<crate::intel::Hits, IntelError> {
+            let hit = IntelHit::new(RawHit {
+                attribute_type: "domain",
+                value: "evil.test",
+                ..Default::default()
+            });
+            Ok(keys
+                .iter()
+                .filter(|k| k.text() == "evil.test")
+                .map(|k| (k.clone(), vec![hit.clone()]))
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allowlisted_host_never_matches_through_a_parent_another_host_asked_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allow.txt");
+        std::fs::write(&path, "a.evil.test\n").unwrap();
+        let allowlist = Allowlist::load(path.to_str().unwrap()).unwrap();
+        let resolver = Arc::new(Resolver::new(Arc::new(Domain), LookupSettings::default()));
+        let engine = Engine::new(resolver, allowlist, Limits::default());
+        let row = |host: &str, n: u32| {
+            format!(
+                r#"{{"category":"AdvancedHunting-DeviceNetworkEvents","properties":{{"ReportId":{n},"RemoteUrl":"{host}"}}}}"#
+            )
+        };
+        let body = [
+            row("a.evil.test", 1),
+            row("b.evil.test", 2),
+            row("x.a.evil.test", 3),
+        ]
+        .join("\n");
+        let records = parse_body(body.as_bytes(), usize::MAX).unwrap();
+        let (out, distinct) = engine.process_records(records).await;
+        let matched: Vec<&str> = out
+            .matches
+            .iter()
+            .map(|m| m.indicator_value.as_str())
+            .collect();
+        assert_eq!(
+            matched,
+            ["b.evil.test"],
+            "evil.test was asked about for b, never for a"
+        );
+        assert!(distinct.iter().any(|k| k.text() == "evil.test"));
+        assert_eq!(
+            out.summary.allowlisted, 2,
+            "a.evil.test and the name below it"
+        );
+        assert_eq!(out.summary.indicators, 3);
     }
 }

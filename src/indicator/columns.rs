@@ -154,6 +154,33 @@ impl<S: std::hash::BuildHasher> Columns for std::collections::HashMap<&str, &str
     }
 }
 
+/// A decoded record: the network columns it kept ([`crate::records::network`]).
+impl Columns for crate::records::Record {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.properties.network.get(name)
+    }
+}
+
+/// The network indicators of a decoded record, by the table its `category` names (none for a
+/// table not in [`NETWORK_COLUMNS`]). A row that names no table (a portal CSV export has no
+/// `Type` column) is read by column name alone: each name has one kind in every table.
+pub fn record_indicators(record: &crate::records::Record) -> RecordIndicators {
+    if record.properties.network.is_empty() {
+        return RecordIndicators::default();
+    }
+    match record.table() {
+        Some(table) => extract_indicators(table, record),
+        None => extract_from(
+            NETWORK_COLUMNS
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| !NETWORK_COLUMNS[..*i].iter().any(|e| e.column == c.column))
+                .map(|(_, c)| c),
+            record,
+        ),
+    }
+}
+
 /// One indicator of a record, each once, with the columns it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundIndicator {
@@ -202,8 +229,15 @@ impl RecordIndicators {
 /// Extracts the network indicators of a row of `table` (no `AdvancedHunting-` prefix). Values
 /// are trimmed of surrounding whitespace; a port outside 0–65535 is ignored.
 pub fn extract_indicators(table: &str, row: &impl Columns) -> RecordIndicators {
+    extract_from(columns_of(table), row)
+}
+
+fn extract_from<'a>(
+    columns: impl Iterator<Item = &'a NetworkColumn>,
+    row: &impl Columns,
+) -> RecordIndicators {
     let mut out = RecordIndicators::default();
-    for c in columns_of(table) {
+    for c in columns {
         let Some(raw) = row.text(c.column).map(str::trim).filter(|s| !s.is_empty()) else {
             continue;
         };

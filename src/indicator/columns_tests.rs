@@ -195,3 +195,56 @@ fn the_column_table_names_no_local_column_and_pairs_ports_with_remote_values() {
         Some(443)
     );
 }
+
+#[test]
+fn every_column_of_the_table_is_kept_by_the_record_decoder() {
+    use crate::records::network::NETWORK_CELLS;
+    for c in NETWORK_COLUMNS {
+        assert!(NETWORK_CELLS.contains(&c.column), "{}", c.column);
+        if let Some(port) = c.port {
+            assert!(NETWORK_CELLS.contains(&port), "{port}");
+        }
+    }
+}
+
+#[test]
+fn a_streamed_record_yields_its_indicators_through_the_decoder() {
+    let body = br#"{"records":[{"category":"AdvancedHunting-DeviceNetworkEvents","properties":{
+        "RemoteIP":"::ffff:1.2.3.4","RemotePort":8443,"LocalIP":"10.0.0.5",
+        "RemoteUrl":"https://Evil.Test/x"}}]}"#;
+    let record = crate::records::parse_body(body, 10).unwrap().remove(0);
+    let found = super::record_indicators(&record).found;
+    let texts: Vec<String> = found.iter().map(|f| f.indicator.to_string()).collect();
+    assert_eq!(texts, ["1.2.3.4", "https://evil.test/x", "evil.test"]);
+    assert_eq!(found[0].port, Some(8443));
+    assert_eq!(found[0].columns, ["RemoteIP"]);
+}
+
+#[test]
+fn a_row_that_names_no_table_is_read_by_column_name() {
+    let record = crate::records::Record::from_columns([
+        ("Timestamp", "2026-07-18T12:59:31Z"),
+        ("RemoteIP", "1.2.3.4"),
+        ("RemotePort", "8443"),
+        ("SenderFromAddress", "a@evil.test"),
+    ]);
+    assert_eq!(record.table(), None);
+    let found = super::record_indicators(&record).found;
+    let texts: Vec<(String, Option<u16>)> = found
+        .iter()
+        .map(|f| (f.indicator.to_string(), f.port))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("1.2.3.4".to_owned(), Some(8443)),
+            ("a@evil.test".to_owned(), None)
+        ]
+    );
+    let mut named = record.clone();
+    named.category = crate::records::Loose(Some("AdvancedHunting-DeviceInfo".into()));
+    assert!(
+        super::record_indicators(&named).found.is_empty(),
+        "a table not in the list has none"
+    );
+}

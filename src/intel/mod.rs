@@ -1,5 +1,6 @@
-//! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct file hashes, which are
-//! known bad and why. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
+//! Threat intelligence behind one trait, [`ThreatIntel`]: given distinct lookup keys ([`key`]:
+//! file hashes and network indicators), which are known bad and why; [`network`] holds what
+//! network indicators need beside it. Implementations: MISP's restSearch ([`misp`]) and a MISP feed folder
 //! ([`feed`]), and an in-memory snapshot of MISP's IOCs refreshed in the background
 //! ([`snapshot`]). [`resolver::Resolver`] puts the verdict cache, chunking, in-flight sharing and the
 //! per-invocation deadline in front of any of them.
@@ -13,7 +14,9 @@ pub mod breaker;
 pub mod config;
 #[cfg(feature = "service")]
 pub mod feed;
+pub mod key;
 pub mod misp;
+pub mod network;
 #[cfg(feature = "service")]
 pub mod policy;
 #[cfg(feature = "service")]
@@ -28,6 +31,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use key::LookupKey;
+
 use crate::records::FileHash;
 use crate::text::clean_text;
 
@@ -38,6 +43,10 @@ pub mod bounds {
     pub const TAGS: usize = 20;
     pub const ID_CHARS: usize = 20;
     pub const TYPE_CHARS: usize = 64;
+    /// A network value: a URL is the longest, and is kept whole up to the longest URL read
+    /// ([`crate::indicator::url::MAX_URL_INPUT`]), so that it can be checked again for the
+    /// record it matched (a cut value would match nothing).
+    pub const VALUE_CHARS: usize = crate::indicator::url::MAX_URL_INPUT;
 }
 
 /// One threat-intel attribute that matched a hash, with its event's context, bounded.
@@ -52,6 +61,11 @@ pub struct IntelHit {
     pub attribute_uuid: String,
     pub attribute_type: String,
     pub tags: Vec<String>,
+    /// The attribute's value, for network types (e.g. `evil.example`, `203.0.113.0/24`,
+    /// `198.51.100.7|8443`): what matched, and what the match is checked against again for the
+    /// record (subdomains, ports). Empty, and not written, for hash types.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
 }
 
 /// The raw fields of a hit, as a source read them, before bounding.
@@ -64,6 +78,8 @@ pub struct RawHit<'a> {
     pub attribute_uuid: &'a str,
     pub attribute_type: &'a str,
     pub tags: Vec<&'a str>,
+    /// Kept for network types only.
+    pub value: &'a str,
 }
 
 /// A MISP uuid in its canonical form (hyphenated, lowercase), or empty when the text is not a
@@ -122,6 +138,13 @@ impl IntelHit {
             attribute_uuid: uuid_or_empty(raw.attribute_uuid),
             attribute_type: clean_text(raw.attribute_type, bounds::TYPE_CHARS),
             tags,
+            value: if crate::indicator::misp::NetworkType::from_misp(raw.attribute_type.trim())
+                .is_some()
+            {
+                clean_text(raw.value.trim(), bounds::VALUE_CHARS)
+            } else {
+                String::new()
+            },
         }
     }
 }
@@ -190,33 +213,30 @@ impl IntelError {
     }
 }
 
-/// A source of threat intelligence about file hashes.
+/// What a source answers: the hits of each key it knows (keys absent: misses).
+pub type Hits = HashMap<LookupKey, Vec<IntelHit>>;
+
+/// A source of threat intelligence about file hashes and network indicators ([`LookupKey`]).
 #[async_trait::async_trait]
 pub trait ThreatIntel: Send + Sync {
     /// Distinct hashes per call the source accepts.
     fn chunk_size(&self) -> usize;
 
     /// Looks the hashes up. Hashes absent from the answer are misses.
-    async fn lookup(
-        &self,
-        hashes: &[FileHash],
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>;
+    async fn lookup(&self, keys: &[LookupKey]) -> Result<Hits, IntelError>;
 
     /// For each hash, whether the source knows at once, without any request, that nothing
     /// matches it (a loaded snapshot's miss); `None` when it cannot say. The resolver answers
     /// those misses directly, outside its cache and in-flight bookkeeping.
-    fn known_misses(&self, _hashes: &[FileHash]) -> Option<Vec<bool>> {
+    fn known_misses(&self, _keys: &[LookupKey]) -> Option<Vec<bool>> {
         None
     }
 
     /// Looks the hashes up and says how many requests that made to a remote server. A source
     /// that asks its server once per call (MISP restSearch) keeps this default; a local one (the
     /// snapshot) reports the few it made, often none.
-    async fn lookup_counted(
-        &self,
-        hashes: &[FileHash],
-    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
-        (self.lookup(hashes).await, 1)
+    async fn lookup_counted(&self, keys: &[LookupKey]) -> (Result<Hits, IntelError>, usize) {
+        (self.lookup(keys).await, 1)
     }
 
     /// Requests this source has sent to its remote server so far, answered or not (a request
@@ -261,7 +281,9 @@ mod tests {
             attribute_uuid: "<script>",
             attribute_type: "sha256",
             tags,
+            value: "ignored for a hash type",
         });
+        assert_eq!(hit.value, "", "a hash hit carries no value");
         assert!(hit.event_info.starts_with("Evil campaign "));
         assert!(hit.event_info.chars().count() <= bounds::EVENT_INFO_CHARS);
         assert!(!hit.event_info.chars().any(|c| c.is_control()));

@@ -4,7 +4,7 @@
 //! `serve` against the MISP that published the feed.
 //!
 //! An attribute counts when it is an IDS attribute (`to_ids`), not deleted (nor inside a deleted
-//! object), of a file-hash type, of a published event when `MISP_PUBLISHED_ONLY` (the default),
+//! object), of a file-hash or network type (issue 15), of a published event when `MISP_PUBLISHED_ONLY` (the default),
 //! and on none of the warninglists of `MISP_WARNINGLISTS_DIR` (a folder in the layout of
 //! MISP/misp-warninglists, matched as MISP matches them: [`crate::indicator::warninglist`]).
 //!
@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use super::HASH_ATTRIBUTE_TYPES;
+use crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES;
 use crate::indicator::warninglist::Warninglists;
 
 /// Warninglists shared by every source, printed by their size only.
@@ -60,7 +61,7 @@ impl Refusal {
         match self {
             Refusal::NotIds => "not to_ids",
             Refusal::Deleted => "deleted",
-            Refusal::NotAFileHash => "not a file-hash type",
+            Refusal::NotAFileHash => "not a file-hash or network type",
             Refusal::Unpublished => "unpublished",
             Refusal::Warninglisted => "on a warninglist",
         }
@@ -83,7 +84,7 @@ impl Rules {
         if c.deleted {
             return Err((Refusal::Deleted, None));
         }
-        if !HASH_ATTRIBUTE_TYPES.contains(&c.kind) {
+        if !HASH_ATTRIBUTE_TYPES.contains(&c.kind) && !NETWORK_ATTRIBUTE_TYPES.contains(&c.kind) {
             return Err((Refusal::NotAFileHash, None));
         }
         if self.published_only && !c.published {
@@ -208,7 +209,11 @@ mod tests {
             }),
             Refusal::Deleted
         );
-        assert_eq!(refusal(candidate("domain", "cd")), Refusal::NotAFileHash);
+        assert_eq!(refusal(candidate("comment", "cd")), Refusal::NotAFileHash);
+        assert!(
+            rules.admits(&candidate("domain", "evil.example")),
+            "issue 15: network types"
+        );
         assert_eq!(
             refusal(Candidate {
                 published: false,

@@ -5,7 +5,9 @@
 //! - `matchId`: 1 to 64 characters of `[A-Za-z0-9_-]` (the handler writes 32 hex); it keys the
 //!   dedupe rows and appears in log lines, so nothing else is accepted;
 //! - `hash` must be hex of the length its `hashType` says (a 32-hex value labelled `sha256` is
-//!   refused rather than becoming a `FileSha256` indicator);
+//!   refused rather than becoming a `FileSha256` indicator); a network match (no `hash`) must
+//!   carry an `indicatorValue` that is already the canonical form of its `indicatorKind`
+//!   (`ip`, `domain`, `url`, `email`), so it is exactly what the handler wrote;
 //! - every text field is cleaned (control characters such as CR, LF, NUL and ESC, and bidi
 //!   overrides, removed) and cut to the bound [`super::MatchRecord::new`] keeps;
 //! - `intel` keeps at most [`super::MAX_INTEL`] entries (the rest are counted in
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ID_CHARS, MAX_INTEL, MatchRecord, NAME_CHARS, PATH_CHARS, bounded};
+use crate::indicator::Indicator;
 use crate::intel::{IntelHit, RawHit};
 use crate::records::{FileHash, HashType};
 use crate::text::clean_text;
@@ -45,8 +48,10 @@ struct Message {
     category: Option<Value>,
     #[serde(default)]
     alertable: bool,
-    hash: String,
-    hash_type: HashType,
+    #[serde(default)]
+    hash: Option<String>,
+    #[serde(default)]
+    hash_type: Option<HashType>,
     #[serde(default)]
     hash_fields: Vec<Value>,
     #[serde(default)]
@@ -57,6 +62,42 @@ struct Message {
     intel: Vec<Value>,
     #[serde(default)]
     intel_omitted: Option<Value>,
+    #[serde(default)]
+    indicator_kind: Option<String>,
+    #[serde(default)]
+    indicator_value: Option<String>,
+    #[serde(default)]
+    indicator_columns: Vec<Value>,
+    #[serde(default)]
+    indicator_port: Option<Value>,
+}
+
+/// What a message says matched: a hash, or a network indicator (issue 15).
+enum Matched {
+    Hash(FileHash),
+    Net(Indicator),
+}
+
+/// The hash (with its `hashType`), or else the network indicator, of a message: the value must
+/// parse as its kind, and a network value must be in its canonical form already.
+fn matched(m: &Message) -> Result<Matched, String> {
+    match (m.hash.as_deref().map(str::trim), m.hash_type) {
+        (Some(h), Some(t)) if !h.is_empty() => FileHash::parse_as(t, h)
+            .map(Matched::Hash)
+            .map_err(|e| clean_text(&format!("its hash is not a {} hash: {e}", t.as_str()), 200)),
+        (Some(h), None) if !h.is_empty() => Err("its hash has no hashType".into()),
+        _ => {
+            let value = m.indicator_value.as_deref().unwrap_or("");
+            let kind = m.indicator_kind.as_deref().unwrap_or("");
+            let indicator = Indicator::parse(value)
+                .ok()
+                .filter(|i| i.kind().as_str() == kind && i.text() == value);
+            indicator.map(Matched::Net).ok_or_else(|| {
+                "it has neither a hash nor an indicatorValue in the canonical form of its indicatorKind"
+                    .to_owned()
+            })
+        }
+    }
 }
 
 /// A string or a number as text; anything else is absent.
@@ -84,8 +125,12 @@ fn uuid(v: Option<&Value>) -> String {
 fn intel_hit(v: &Value) -> Option<IntelHit> {
     let o = v.as_object()?;
     let field = |k: &str| text(o.get(k)).unwrap_or_default();
-    let (event_id, event_info, attribute_type) =
-        (field("eventId"), field("eventInfo"), field("attributeType"));
+    let (event_id, event_info, attribute_type, value) = (
+        field("eventId"),
+        field("eventInfo"),
+        field("attributeType"),
+        field("value"),
+    );
     let event_uuid = uuid(o.get("eventUuid"));
     let attribute_uuid = uuid(o.get("attributeUuid"));
     let threat_level = text(o.get("threatLevelId"));
@@ -105,6 +150,7 @@ fn intel_hit(v: &Value) -> Option<IntelHit> {
         attribute_uuid: &attribute_uuid,
         attribute_type: &attribute_type,
         tags: tags.iter().map(String::as_str).collect(),
+        value: &value,
     }))
 }
 
@@ -129,12 +175,7 @@ impl MatchRecord {
         let m: Message = serde_json::from_value(value)
             .map_err(|e| clean_text(&format!("the message is not a match: {e}"), 300))?;
         let match_id = match_id(&m.match_id)?;
-        let hash = FileHash::parse_as(m.hash_type, m.hash.trim()).map_err(|e| {
-            clean_text(
-                &format!("its hash is not a {} hash: {e}", m.hash_type.as_str()),
-                200,
-            )
-        })?;
+        let matched = matched(&m)?;
         let hit_count = m.intel.len();
         let intel: Vec<IntelHit> = m
             .intel
@@ -155,21 +196,55 @@ impl MatchRecord {
             timestamp: b(&m.timestamp, ID_CHARS),
             category: b(&m.category, NAME_CHARS),
             alertable: m.alertable,
-            hash_type: hash.kind(),
-            hash,
-            hash_fields: m
-                .hash_fields
-                .iter()
-                .filter_map(|f| f.as_str().map(|s| clean_text(s, 64)))
-                .filter(|s| !s.is_empty())
-                .take(HASH_FIELDS)
-                .collect(),
+            hash_fields: fields(&m.hash_fields),
             file_name: b(&m.file_name, NAME_CHARS),
             folder_path: b(&m.folder_path, PATH_CHARS),
             intel_omitted: omitted + hit_count.saturating_sub(intel.len()),
             intel,
+            ..from_matched(matched, &m)
         })
     }
+}
+
+/// The fields that name what matched; a hash match's indicator fields are its hash's.
+fn from_matched(matched: Matched, m: &Message) -> MatchRecord {
+    let (hash, kind, value) = match matched {
+        Matched::Hash(h) => (Some(h.clone()), h.kind().as_str(), h.as_str().to_owned()),
+        Matched::Net(i) => (None, i.kind().as_str(), i.text().into_owned()),
+    };
+    let columns = match &hash {
+        Some(_) if m.indicator_columns.is_empty() => fields(&m.hash_fields),
+        _ => fields(&m.indicator_columns),
+    };
+    MatchRecord {
+        match_id: String::new(),
+        device_id: None,
+        device_name: None,
+        report_id: None,
+        timestamp: None,
+        category: None,
+        alertable: false,
+        hash_type: hash.as_ref().map(FileHash::kind),
+        hash,
+        hash_fields: Vec::new(),
+        file_name: None,
+        folder_path: None,
+        intel: Vec::new(),
+        intel_omitted: 0,
+        indicator_kind: kind.to_owned(),
+        indicator_value: value,
+        indicator_columns: columns,
+        indicator_port: text(m.indicator_port.as_ref()).and_then(|p| p.parse().ok()),
+    }
+}
+
+/// Column names, cleaned and bounded.
+fn fields(v: &[Value]) -> Vec<String> {
+    v.iter()
+        .filter_map(|f| f.as_str().map(|s| clean_text(s, 64)))
+        .filter(|s| !s.is_empty())
+        .take(HASH_FIELDS)
+        .collect()
 }
 
 #[cfg(test)]
@@ -249,5 +324,75 @@ mod tests {
         assert_eq!(m.intel_omitted, OMITTED_MAX + 20_000 - MAX_INTEL);
         assert_eq!(m.hash_fields.len(), HASH_FIELDS);
         assert_eq!(m.hash_fields[0], "SHA256");
+    }
+
+    fn network_match() -> Value {
+        let body = br#"{"category":"AdvancedHunting-DeviceNetworkEvents","properties":{"DeviceId":"d1",
+            "ReportId":5,"Timestamp":"2026-07-18T12:59:31Z","RemoteUrl":"C2.Evil.Test","RemotePort":443}}"#;
+        let record = crate::records::parse_body(body, 10).unwrap().remove(0);
+        let found = crate::indicator::columns::record_indicators(&record).found;
+        let hit = IntelHit::new(RawHit {
+            attribute_type: "domain",
+            value: "evil.test",
+            ..Default::default()
+        });
+        serde_json::to_value(MatchRecord::network(&record, &found[0], &[hit])).unwrap()
+    }
+
+    #[test]
+    fn a_network_match_has_the_one_shape_and_reads_back_unchanged() {
+        let v = network_match();
+        assert_eq!(v["hash"], Value::Null);
+        assert_eq!(v["hashType"], Value::Null);
+        assert_eq!(v["hashFields"], json!([]));
+        assert_eq!(v["indicatorKind"], "domain");
+        assert_eq!(v["indicatorValue"], "c2.evil.test");
+        assert_eq!(v["indicatorColumns"], json!(["RemoteUrl"]));
+        assert_eq!(v["indicatorPort"], 443);
+        assert_eq!(v["intel"][0]["value"], "evil.test");
+        let back = MatchRecord::from_message(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), v);
+        // A hash match keeps every field it had, and names its hash as its indicator.
+        let hash = MatchRecord::from_message(message()).unwrap();
+        let h = serde_json::to_value(&hash).unwrap();
+        for field in [
+            "matchId",
+            "hash",
+            "hashType",
+            "hashFields",
+            "fileName",
+            "folderPath",
+            "intel",
+            "intelOmitted",
+        ] {
+            assert!(!h[field].is_null(), "{field}");
+        }
+        assert_eq!(h["indicatorKind"], "sha256");
+        assert_eq!(h["indicatorValue"], h["hash"]);
+        assert_eq!(h["indicatorColumns"], json!(["SHA256"]));
+    }
+
+    #[test]
+    fn a_network_match_whose_value_is_not_canonical_for_its_kind_is_refused() {
+        for (kind, value) in [
+            ("domain", "C2.Evil.Test"),
+            ("ip", "c2.evil.test"),
+            ("ip", "::ffff:1.2.3.4"),
+            ("email", "not a sender"),
+            ("url", "c2.evil.test\r\nX: y"),
+        ] {
+            let mut v = network_match();
+            v["indicatorKind"] = json!(kind);
+            v["indicatorValue"] = json!(value);
+            let err = MatchRecord::from_message(v).unwrap_err();
+            assert!(err.contains("canonical form"), "{kind} {value}: {err}");
+        }
+        let mut no_type = network_match();
+        no_type["hash"] = json!("a".repeat(64));
+        assert!(
+            MatchRecord::from_message(no_type)
+                .unwrap_err()
+                .contains("no hashType")
+        );
     }
 }

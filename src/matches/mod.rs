@@ -10,6 +10,8 @@ mod message;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::indicator::Indicator;
+use crate::indicator::columns::FoundIndicator;
 use crate::intel::IntelHit;
 use crate::records::{FileHash, HashField, HashRole, HashType, Record};
 use crate::text::clean_text;
@@ -22,7 +24,7 @@ const NAME_CHARS: usize = 256;
 const PATH_CHARS: usize = 1024;
 const ID_CHARS: usize = 128;
 
-/// A hash from a Defender record that threat intel knows.
+/// A file hash or a network indicator from a Defender record that threat intel knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchRecord {
@@ -37,9 +39,10 @@ pub struct MatchRecord {
     pub category: Option<String>,
     /// Whether Defender can raise an alert on this record by reference.
     pub alertable: bool,
-    pub hash: FileHash,
-    pub hash_type: HashType,
-    /// The record columns the hash was found in, e.g. `["SHA256"]`.
+    /// The file hash, for a hash match; null for a network match (issue 15).
+    pub hash: Option<FileHash>,
+    pub hash_type: Option<HashType>,
+    /// The record columns the hash was found in, e.g. `["SHA256"]`; empty for a network match.
     pub hash_fields: Vec<String>,
     pub file_name: Option<String>,
     pub folder_path: Option<String>,
@@ -47,6 +50,19 @@ pub struct MatchRecord {
     /// Intel entries left out to keep the message small.
     #[serde(default)]
     pub intel_omitted: usize,
+    /// What matched, in one shape for hashes and network indicators (issue 15): `md5`, `sha1`,
+    /// `sha256`, `ip`, `domain`, `url` or `email`.
+    #[serde(default)]
+    pub indicator_kind: String,
+    /// The value looked up in its canonical form: the hash, or the address, host, URL or sender.
+    #[serde(default)]
+    pub indicator_value: String,
+    /// The record columns it was found in, e.g. `["SHA256"]` or `["RemoteIP"]`.
+    #[serde(default)]
+    pub indicator_columns: Vec<String>,
+    /// The record's remote port that went with it, when the record has one.
+    #[serde(default)]
+    pub indicator_port: Option<u16>,
 }
 
 fn bounded(value: Option<&str>, max: usize) -> Option<String> {
@@ -60,12 +76,23 @@ pub fn match_id(
     timestamp: Option<&str>,
     hash: &FileHash,
 ) -> String {
+    match_id_of(device_id, report_id, timestamp, hash.as_str())
+}
+
+/// [`match_id`] over any indicator's canonical value (a hash's is its hex, so a hash match
+/// keeps its id).
+pub fn match_id_of(
+    device_id: Option<&str>,
+    report_id: Option<&str>,
+    timestamp: Option<&str>,
+    value: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [
         device_id.unwrap_or(""),
         report_id.unwrap_or(""),
         timestamp.unwrap_or(""),
-        hash.as_str(),
+        value,
     ] {
         h.update(part.as_bytes());
         h.update([0x1f]);
@@ -104,16 +131,73 @@ impl MatchRecord {
             timestamp,
             category: bounded(record.category.as_deref(), NAME_CHARS),
             alertable: record.is_alertable(),
-            hash: hash.clone(),
-            hash_type: hash.kind(),
+            hash: Some(hash.clone()),
+            hash_type: Some(hash.kind()),
             hash_fields: fields.iter().map(|f| f.name.to_owned()).collect(),
             file_name: bounded(file_name.as_deref(), NAME_CHARS),
             folder_path: bounded(folder_path.as_deref(), PATH_CHARS),
             intel: intel.iter().take(MAX_INTEL).cloned().collect(),
             intel_omitted: intel.len().saturating_sub(MAX_INTEL),
+            indicator_kind: hash.kind().as_str().to_owned(),
+            indicator_value: hash.as_str().to_owned(),
+            indicator_columns: fields.iter().map(|f| f.name.to_owned()).collect(),
+            indicator_port: None,
         };
         m.fit();
         m
+    }
+
+    /// A network indicator of a record that threat intel knows (issue 15); `intel` holds only
+    /// the hits that apply to it. No file is named: the hash fields are empty.
+    pub fn network(record: &Record, found: &FoundIndicator, intel: &[IntelHit]) -> Self {
+        let p = &record.properties;
+        let device_id = bounded(p.device_id.as_deref(), ID_CHARS);
+        let report_id = bounded(p.report_id.as_deref(), ID_CHARS);
+        let timestamp = bounded(p.timestamp.as_deref(), ID_CHARS);
+        let value = found.indicator.text();
+        let mut m = MatchRecord {
+            match_id: match_id_of(
+                device_id.as_deref(),
+                report_id.as_deref(),
+                timestamp.as_deref(),
+                &value,
+            ),
+            device_id,
+            device_name: bounded(p.device_name.as_deref(), NAME_CHARS),
+            report_id,
+            timestamp,
+            category: bounded(record.category.as_deref(), NAME_CHARS),
+            alertable: record.is_alertable(),
+            hash: None,
+            hash_type: None,
+            hash_fields: Vec::new(),
+            file_name: None,
+            folder_path: None,
+            intel: intel.iter().take(MAX_INTEL).cloned().collect(),
+            intel_omitted: intel.len().saturating_sub(MAX_INTEL),
+            indicator_kind: found.indicator.kind().as_str().to_owned(),
+            indicator_value: value.into_owned(),
+            indicator_columns: found.columns.iter().map(|c| (*c).to_owned()).collect(),
+            indicator_port: found.port,
+        };
+        m.fit();
+        m
+    }
+
+    /// The network indicator of a network match.
+    pub fn network_indicator(&self) -> Option<Indicator> {
+        if self.hash.is_some() {
+            return None;
+        }
+        Indicator::parse(&self.indicator_value).ok()
+    }
+
+    /// The value an action names: the hash, or the network indicator's canonical text.
+    pub fn value(&self) -> &str {
+        match &self.hash {
+            Some(h) => h.as_str(),
+            None => &self.indicator_value,
+        }
     }
 
     /// Serialized size in bytes.

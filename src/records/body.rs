@@ -192,6 +192,14 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
                     columns += 1;
                     flat.fill(column, map.next_value()?);
                 }
+                Key::Net(slot) => {
+                    columns += 1;
+                    let Loose(value) = map.next_value()?;
+                    if !flat.network.set(slot, value) {
+                        let name = super::network::NETWORK_CELLS[usize::from(slot)];
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                }
                 Key::Rows | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -281,6 +289,8 @@ enum Key {
     /// `Type` (Log Analytics) or `$table` (hunting): the row's table.
     Table,
     Column(Column, u32),
+    /// A column that may carry network indicators, by its slot in `network::NETWORK_CELLS`.
+    Net(u8),
     Other,
 }
 
@@ -294,7 +304,7 @@ impl Key {
             Key::Time => 26,
             Key::Properties => 27,
             Key::Table => 28,
-            Key::Other => return None,
+            Key::Net(_) | Key::Other => return None,
         })
     }
 
@@ -306,6 +316,7 @@ impl Key {
             Key::Properties => "properties",
             Key::Table => "Type",
             Key::Column(_, bit) => super::spelling(*bit),
+            Key::Net(slot) => super::network::NETWORK_CELLS[usize::from(*slot)],
             Key::Other => "a key",
         }
     }
@@ -326,8 +337,10 @@ impl<'de> de::Deserialize<'de> for Key {
                     "time" => Key::Time,
                     "properties" => Key::Properties,
                     "Type" | "$table" => Key::Table,
-                    other => Column::spelling_bit(other)
-                        .map_or(Key::Other, |(c, bit)| Key::Column(c, bit)),
+                    other => match Column::spelling_bit(other) {
+                        Some((c, bit)) => Key::Column(c, bit),
+                        None => super::network::cell(other).map_or(Key::Other, Key::Net),
+                    },
                 })
             }
         }

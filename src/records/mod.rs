@@ -14,6 +14,7 @@ mod extract;
 pub mod hashes;
 mod instant;
 mod lenient;
+pub mod network;
 
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -97,6 +98,8 @@ pub struct Properties {
     pub initiating_process_sha1: Loose,
     pub initiating_process_sha256: Loose,
     pub initiating_process_md5: Loose,
+    /// The columns that may carry network indicators ([`network::NETWORK_CELLS`]).
+    pub network: network::NetworkCells,
 }
 
 /// A column this product reads, named as the Advanced Hunting schema names it.
@@ -241,13 +244,20 @@ impl<'de> Deserialize<'de> for Properties {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Properties, A::Error> {
                 let mut p = Properties::default();
                 let mut seen = Seen::default();
-                while let Some(ColumnKey(column)) = map.next_key()? {
-                    match column {
-                        Some((c, bit)) => {
+                while let Some(ColumnKey(column, net)) = map.next_key()? {
+                    match (column, net) {
+                        (Some((c, bit)), _) => {
                             seen.once::<A::Error>(bit, spelling(bit))?;
                             p.fill(c, map.next_value()?);
                         }
-                        None => {
+                        (None, Some(slot)) => {
+                            let Loose(value) = map.next_value()?;
+                            if !p.network.set(slot, value) {
+                                let name = network::NETWORK_CELLS[usize::from(slot)];
+                                return Err(serde::de::Error::duplicate_field(name));
+                            }
+                        }
+                        (None, None) => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -259,8 +269,9 @@ impl<'de> Deserialize<'de> for Properties {
     }
 }
 
-/// A key of `properties`: the column it names and its spelling's bit, told without allocating.
-struct ColumnKey(Option<(Column, u32)>);
+/// A key of `properties`: the column it names and its spelling's bit, or the slot of a network
+/// column, told without allocating.
+struct ColumnKey(Option<(Column, u32)>, Option<u8>);
 
 impl<'de> Deserialize<'de> for ColumnKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -271,7 +282,13 @@ impl<'de> Deserialize<'de> for ColumnKey {
                 f.write_str("a column name")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ColumnKey, E> {
-                Ok(ColumnKey(Column::spelling_bit(v)))
+                let column = Column::spelling_bit(v);
+                let net = if column.is_none() {
+                    network::cell(v)
+                } else {
+                    None
+                };
+                Ok(ColumnKey(column, net))
             }
         }
         d.deserialize_str(V)
@@ -300,6 +317,8 @@ impl Record {
                 record
                     .properties
                     .fill(column, Loose(Some(value.to_owned())));
+            } else if let Some(slot) = network::cell(name) {
+                record.properties.network.set(slot, Some(value.to_owned()));
             }
         }
         record

@@ -108,7 +108,8 @@ settings! {
 
     // --- Matching: bounds and the allowlist (engine::config) ---------------------------------
 
-    /// File of hashes never looked up, one a line (`#` comments).
+    /// File of hashes and network values (addresses, host names covering their subdomains, URLs,
+    /// senders) never looked up, one a line (`#` comments).
     MATCH_ALLOWLIST: Text = Text::OPTIONAL;
     /// Largest invocation body accepted: 100 events of 1 MB, base64-encoded (×4/3), plus
     /// metadata, with room to spare.

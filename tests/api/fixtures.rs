@@ -35,7 +35,7 @@ pub fn sha256(seed: &str) -> String {
 pub const DEVICE: &str = "56fb3abc73b440dd56cdc9873677877cd4ab0851";
 pub const TIMESTAMP: &str = "2026-07-18T12:59:31.2914446Z";
 
-fn record(table: &str, props: Value) -> Value {
+pub fn record(table: &str, props: Value) -> Value {
     json!({
         "time": "2026-07-18T13:01:51.2820995Z",
         "tenantId": "4b8c18bd-2f9f-4227-af55-9f1061cf9c32",

@@ -33,6 +33,8 @@ mod hostile;
 mod listener;
 mod load;
 mod match_events;
+mod network;
+mod network_alerts;
 mod raise_alerts;
 mod replay;
 mod scan;

@@ -150,8 +150,24 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     deviceless["alertable"] = json!(false);
     deviceless["intel"][0]["threatLevelId"] = Value::Null;
 
-    // Two files from the same MISP event on one device, and a record without a device.
-    for m in [a_match(1), a_match(4), deviceless] {
+    // A network match (issue 15) on another device: no hash, its indicator instead.
+    let mut network = a_match(5);
+    for field in ["hash", "hashType", "fileName", "folderPath"] {
+        network[field] = Value::Null;
+    }
+    network["deviceId"] = json!("0a5bc9d7e413ddd7902c2932e418702b84d0cc07");
+    network["hashFields"] = json!([]);
+    network["category"] = json!("AdvancedHunting-DeviceNetworkEvents");
+    network["indicatorKind"] = json!("domain");
+    network["indicatorValue"] = json!("c2.evil.test");
+    network["indicatorColumns"] = json!(["RemoteUrl"]);
+    network["indicatorPort"] = json!(443);
+    network["intel"][0]["attributeType"] = json!("domain");
+    network["intel"][0]["value"] = json!("evil.test");
+
+    // Two files from the same MISP event on one device, a record without a device, and a
+    // network match.
+    for m in [a_match(1), a_match(4), deviceless, network] {
         let (status, logs) = post_match(&handler, &m, 1).await;
         assert_eq!(status, 200, "{logs}");
         assert!(logs.contains("sentinel=done"), "{logs}");
@@ -160,7 +176,7 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     let calls = stub.calls();
     assert_eq!(
         calls.iter().map(|c| c.status).collect::<Vec<_>>(),
-        [204, 204, 204]
+        [204, 204, 204, 204]
     );
     let columns = declared_columns();
     for row in stub.sent() {
@@ -168,10 +184,12 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     }
     assert!(stub.dropped().is_empty() && stub.mismatches().is_empty());
     let landed = &stub.landed()[0];
+    // The actions are off; a hash match has no port (issue 15: network matches only).
     let off = [
         "DefenderAlertOutcome",
         "DefenderIndicatorOutcome",
         "MispSightingOutcome",
+        "IndicatorPort",
     ];
     for c in &columns {
         let value = &landed[&c.name];
@@ -190,8 +208,17 @@ async fn a_host_shaped_invocation_sends_a_row_with_exactly_the_declared_columns_
     assert_eq!(landed["MispThreatLevel"], "High");
     assert_eq!(landed["RecordTimestamp"], "2026-11-28T08:59:31.2914446Z");
     assert_eq!(landed["HashFields"], json!(["SHA256"]));
+    assert_eq!(landed["IndicatorKind"], "sha256");
+    assert_eq!(landed["IndicatorValue"], landed["Hash"]);
+    assert_eq!(landed["IndicatorColumns"], json!(["SHA256"]));
     assert_eq!(landed["Alertable"], true);
     assert_eq!(stub.landed()[2]["DeviceId"], Value::Null);
+    let net = &stub.landed()[3];
+    assert_eq!(net["Hash"], Value::Null);
+    assert_eq!(net["IndicatorKind"], "domain");
+    assert_eq!(net["IndicatorValue"], "c2.evil.test");
+    assert_eq!(net["IndicatorColumns"], json!(["RemoteUrl"]));
+    assert_eq!(net["IndicatorPort"], 443);
     // Kept for running the rule's query over what the handler really sent (scripts/check-kql).
     let dump = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sentinel-rows.json");
     std::fs::write(dump, serde_json::to_vec_pretty(&stub.sent()).unwrap()).unwrap();

@@ -1,7 +1,10 @@
 //! A stub MISP on loopback that implements restSearch semantics (`docs/sources.md` §4): each value
 //! matched exactly against value1 or value2 (the halves of a composite), case-insensitively;
 //! `type`, `to_ids`, `published` filters applied only when sent (MISP adds none for json);
-//! soft-deleted attributes excluded unless `deleted` asks for them; a wrong key gets 403.
+//! soft-deleted attributes excluded unless `deleted` asks for them; attributes marked
+//! warninglisted excluded when `enforceWarninglist` is set (MISP drops what its enabled lists
+//! hold); a wrong key gets 403. Network values (`ip-dst|port`, `domain|ip`, `hostname|port`) are
+//! found through either half, as MISP's `value1`/`value2`; a CIDR value only by itself.
 //! Faults can be switched on to answer like a broken server. It is a [`MockServer`] of
 //! `stub_http` (never a wiremock one, see there) with restSearch mounted; tests mount other
 //! MISP routes (sightings) on it like on any stub.
@@ -27,6 +30,8 @@ pub struct StubAttribute {
     pub event_id: u32,
     pub info: String,
     pub threat_level: u8,
+    /// On a warninglist MISP has enabled: left out when a search enforces them.
+    pub warninglisted: bool,
 }
 
 impl StubAttribute {
@@ -40,7 +45,14 @@ impl StubAttribute {
             event_id,
             info: format!("Test event {event_id}"),
             threat_level: 1,
+            warninglisted: false,
         }
+    }
+
+    /// The same attribute, on one of the server's enabled warninglists.
+    pub fn warninglisted(mut self) -> Self {
+        self.warninglisted = true;
+        self
     }
 
     fn halves(&self) -> Vec<String> {
@@ -180,16 +192,22 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
         Fault::WrongShape => return json_reply(200, &json!({"Attribute": "nope"})),
         Fault::Every(..) | Fault::First(..) => unreachable!("resolved above"),
     }
-    let values = filter_values(body.get("value")).unwrap_or_default();
+    // No `value`: a pull of everything (the IOC snapshot), page by page when it asks.
+    let values = filter_values(body.get("value"));
     let types = filter_values(body.get("type"));
     let to_ids = flag_filter(body.get("to_ids"));
     let published = flag_filter(body.get("published"));
     let deleted = flag_filter(body.get("deleted")).unwrap_or_else(|| vec![false]);
+    let enforce = flag_filter(body.get("enforceWarninglist")).is_some_and(|f| f.contains(&true));
     let hits: Vec<Value> = state
         .attributes
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.halves().iter().any(|h| values.contains(h)))
+        .filter(|(_, a)| {
+            values
+                .as_ref()
+                .is_none_or(|v| a.halves().iter().any(|h| v.contains(h)))
+        })
         .filter(|(_, a)| {
             types
                 .as_ref()
@@ -198,8 +216,17 @@ fn answer(state: &Mutex<State>, request: &Request) -> ResponseTemplate {
         .filter(|(_, a)| to_ids.as_ref().is_none_or(|f| f.contains(&a.to_ids)))
         .filter(|(_, a)| published.as_ref().is_none_or(|f| f.contains(&a.published)))
         .filter(|(_, a)| deleted.contains(&a.deleted))
+        .filter(|(_, a)| !(enforce && a.warninglisted))
         .map(|(n, a)| a.to_json(n + 1))
         .collect();
+    let hits: Vec<Value> = match (body["limit"].as_u64(), body["page"].as_u64()) {
+        (Some(limit), Some(page)) if page > 0 => hits
+            .into_iter()
+            .skip(((page - 1) * limit) as usize)
+            .take(limit as usize)
+            .collect(),
+        _ => hits,
+    };
     let count = hits.len().to_string();
     json_reply(200, &json!({"response": {"Attribute": hits}}))
         .insert_header("X-Result-Count", count)

@@ -81,9 +81,13 @@ pub fn row(
     put("RecordTimestamp", json!(datetime(m.timestamp.as_deref())));
     put("Category", json!(m.category));
     put("Alertable", json!(m.alertable));
-    put("Hash", json!(m.hash.as_str()));
-    put("HashType", json!(m.hash_type.as_str()));
+    put("Hash", json!(m.hash.as_ref().map(|h| h.as_str())));
+    put("HashType", json!(m.hash_type.map(|t| t.as_str())));
     put("HashFields", json!(m.hash_fields));
+    put("IndicatorKind", json!(m.indicator_kind));
+    put("IndicatorValue", json!(m.indicator_value));
+    put("IndicatorColumns", json!(m.indicator_columns));
+    put("IndicatorPort", json!(m.indicator_port));
     put("FileName", json!(m.file_name));
     put("FolderPath", json!(m.folder_path));
     put("MispEventId", text(|h| &h.event_id));

@@ -54,7 +54,7 @@ impl AlertService {
             Ok(t) => t,
             Err(o) => return o,
         };
-        let key = file_key(&body.machine_id, m.hash.as_str());
+        let key = file_key(&body.machine_id, m.value());
         let busy = "an alert for this device and hash is in flight";
         let window = self.config.dedupe_window;
         let by_file = match self.claim("alert", &key, window, busy).await {
@@ -111,9 +111,12 @@ impl AlertService {
         if let Err(gone) = self.mde_open() {
             return gone;
         }
+        let Some((value, _)) = super::super::indicator::indicator_of(m) else {
+            return Outcome::Skipped("Defender has no indicator type for a sender address".into());
+        };
         let keep = std::time::Duration::from_secs(u64::from(ind.settings.expiry_days) * 86_400);
-        let busy = "an indicator for this hash is being submitted";
-        let claim = match self.claim("indicator", m.hash.as_str(), keep, busy).await {
+        let busy = "an indicator for this value is being submitted";
+        let claim = match self.claim("indicator", &value, keep, busy).await {
             Ok(t) => t,
             Err(o) => return o,
         };
@@ -139,7 +142,12 @@ impl AlertService {
             ind.quota.give_back();
             return o;
         }
-        let body = indicator::build(m, &ind.settings, &self.misp_url, OffsetDateTime::now_utc());
+        let Some(body) =
+            indicator::build(m, &ind.settings, &self.misp_url, OffsetDateTime::now_utc())
+        else {
+            ind.quota.give_back();
+            return Outcome::Skipped("Defender has no indicator type for a sender address".into());
+        };
         match self.defender.submit_indicator(&body).await {
             Ok(()) => Outcome::Done,
             Err(e) => {

@@ -7,9 +7,10 @@
 use std::io::Read;
 
 use super::{Chunk, RECORDS_PER_CHUNK, Work};
-use crate::records::{Column, Record};
+use crate::records::{Column, Record, network};
 
-/// Whether a first line is a CSV header naming at least one column this product reads.
+/// Whether a first line is a CSV header naming at least one column this product reads (a hash
+/// or record column, or one that may carry a network indicator).
 pub fn is_header(line: &[u8]) -> bool {
     let text = String::from_utf8_lossy(line);
     let cells: Vec<&str> = text
@@ -17,7 +18,10 @@ pub fn is_header(line: &[u8]) -> bool {
         .split(',')
         .map(|c| c.trim().trim_matches('"'))
         .collect();
-    cells.len() >= 2 && cells.iter().any(|c| Column::named(c).is_some())
+    cells.len() >= 2
+        && cells
+            .iter()
+            .any(|c| Column::named(c).is_some() || network::cell(c).is_some())
 }
 
 /// Reads every row, handing them to `send` in chunks; a row that cannot be read is reported

@@ -17,8 +17,8 @@ use crate::cli::input::walk::Input;
 use crate::cli::offline::Offline;
 use crate::cli::progress::Progress;
 use crate::engine::{BatchOutcome, BatchSummary};
+use crate::intel::LookupKey;
 use crate::intel::human_duration;
-use crate::records::FileHash;
 
 /// The scan's state as steps arrive: output, problems, counters.
 pub(super) struct Consumer<'a> {
@@ -173,6 +173,9 @@ impl<'a> Consumer<'a> {
         t.hashes += s.hashes;
         t.invalid_hashes += s.invalid_hashes;
         t.empty_hashes += s.empty_hashes;
+        t.indicators += s.indicators;
+        t.invalid_indicators += s.invalid_indicators;
+        t.skipped_indicators += s.skipped_indicators;
         t.allowlisted += s.allowlisted;
         t.cache_hits += s.cache_hits;
         t.misp_requests += s.misp_requests;
@@ -270,9 +273,21 @@ fn print_matches(outcome: &BatchOutcome) -> anyhow::Result<bool> {
     }
 }
 
-/// A hash as 136 bits, for counting distinct hashes of a large scan in little memory: its type
-/// and its first 128 bits (all of an MD5's; a collision of the rest is out of reach).
-fn fingerprint(h: &FileHash) -> (u8, u128) {
-    let bits = u128::from_str_radix(&h.as_str()[..32], 16).unwrap_or(0);
-    (h.kind() as u8, bits)
+/// A lookup key as 136 bits, for counting distinct keys of a large scan in little memory: a
+/// hash's type and its first 128 bits (all of an MD5's; a collision of the rest is out of
+/// reach); a network indicator's tag (255) and the first 128 bits of SHA-256 over its text.
+fn fingerprint(k: &LookupKey) -> (u8, u128) {
+    match k {
+        LookupKey::Hash(h) => {
+            let bits = u128::from_str_radix(&h.as_str()[..32], 16).unwrap_or(0);
+            (h.kind() as u8, bits)
+        }
+        LookupKey::Net(i) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(i.text().as_bytes());
+            let mut first = [0u8; 16];
+            first.copy_from_slice(&digest[..16]);
+            (u8::MAX, u128::from_be_bytes(first))
+        }
+    }
 }

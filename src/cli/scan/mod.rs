@@ -26,7 +26,7 @@ use super::input::walk::walk;
 use super::input::{Chunk, Work};
 use super::offline::offline_engine;
 use crate::engine::{BatchOutcome, Engine};
-use crate::records::FileHash;
+use crate::intel::LookupKey;
 use crate::settings::Source;
 
 /// Problems shown per file; the rest are counted.
@@ -48,7 +48,7 @@ struct Batch {
     lines: Vec<u64>,
     errors: Vec<(u64, String)>,
     outcome: BatchOutcome,
-    distinct: Vec<FileHash>,
+    distinct: Vec<LookupKey>,
 }
 
 /// A step of the scan, in file order.

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::FeedError;
+use crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES;
 use crate::intel::misp::{Attribute, Flag, Tag};
 use crate::intel::rules::Candidate;
 use crate::intel::{HASH_ATTRIBUTE_TYPES, RawHit};
@@ -49,7 +50,7 @@ impl FeedEvent {
         self.published.0 == Some(true)
     }
 
-    /// Every attribute of a file-hash type, objects' included, as the rules see it and as a hit
+    /// Every attribute of a file-hash or network type, objects' included, as the rules see it and as a hit
     /// would carry it. An attribute is IDS only when it says so; one inside a deleted object is
     /// deleted.
     pub(super) fn hash_attributes<'a>(
@@ -62,7 +63,10 @@ impl FeedEvent {
             .iter()
             .flat_map(|o| o.attribute.iter().map(|a| (a, o.deleted.0 == Some(true))));
         own.chain(in_objects)
-            .filter(|(a, _)| HASH_ATTRIBUTE_TYPES.contains(&a.kind.as_deref().unwrap_or("")))
+            .filter(|(a, _)| {
+                let kind = a.kind.as_deref().unwrap_or("");
+                HASH_ATTRIBUTE_TYPES.contains(&kind) || NETWORK_ATTRIBUTE_TYPES.contains(&kind)
+            })
             .map(move |(a, object_deleted)| {
                 let kind = a.kind.as_deref().unwrap_or("");
                 let candidate = Candidate {
@@ -87,6 +91,7 @@ impl FeedEvent {
                     attribute_uuid: a.uuid.as_deref().unwrap_or(""),
                     attribute_type: kind,
                     tags,
+                    value: a.value.as_deref().unwrap_or(""),
                 };
                 (candidate, raw)
             })

@@ -2,7 +2,7 @@
 //! in the MISP core format (`docs/sources.md` §4), loaded once into memory.
 //!
 //! Attributes, objects' included, go through the [`Rules`] every source applies: IDS, not
-//! deleted, of a file-hash type (composites such as `filename|sha256` and `malware-sample`
+//! deleted, of a file-hash or network type (composites such as `filename|sha256` and `malware-sample`
 //! included), of a published event when `MISP_PUBLISHED_ONLY`, on no warninglist of
 //! `MISP_WARNINGLISTS_DIR`. The feed's `hashes.csv` is *not* used: it lists md5 digests of every
 //! attribute value, not file hashes.
@@ -20,8 +20,9 @@ mod load;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::network::NetIndex;
 use super::rules::Rules;
-use super::{IntelError, IntelHit, ThreatIntel};
+use super::{HASH_ATTRIBUTE_TYPES, Hits, IntelError, IntelHit, LookupKey, ThreatIntel};
 use crate::records::FileHash;
 
 /// Why a feed folder could not be used at all. The cause is part of the text, once.
@@ -58,16 +59,18 @@ pub struct FeedReport {
     pub unpublished_events: usize,
     /// Event files that could not be read or parsed: file name and why.
     pub skipped: Vec<(String, String)>,
-    /// Hash attributes refused, by reason.
+    /// Hash and network attributes refused, by reason.
     pub refused: BTreeMap<&'static str, usize>,
-    /// Hash attributes refused for a warninglist, by list.
+    /// Hash and network attributes refused for a warninglist, by list.
     pub warninglisted: BTreeMap<String, usize>,
 }
 
-/// An in-memory index of a feed's file-hash IOCs.
+/// An in-memory index of a feed's file-hash and network IOCs.
 #[derive(Debug, Default)]
 pub struct FeedIntel {
     index: HashMap<FileHash, Vec<IntelHit>>,
+    /// Network attributes (issue 15): exact values, networks, URLs.
+    net: NetIndex,
     report: FeedReport,
 }
 
@@ -94,6 +97,7 @@ impl FeedIntel {
                     .unwrap_or_default(),
             });
         }
+        feed.net.finish();
         Ok(feed)
     }
 
@@ -104,6 +108,12 @@ impl FeedIntel {
         }
         for (candidate, raw) in event.hash_attributes(manifest_uuid) {
             match rules.check(&candidate) {
+                Ok(()) if !HASH_ATTRIBUTE_TYPES.contains(&candidate.kind) => {
+                    let hit = IntelHit::new(raw);
+                    if !self.net.add(candidate.kind, candidate.value, &hit) {
+                        *self.report.refused.entry("unparsable value").or_default() += 1;
+                    }
+                }
                 Ok(()) => {
                     let hit = IntelHit::new(raw);
                     for hash in super::hash_parts(candidate.value) {
@@ -128,8 +138,14 @@ impl FeedIntel {
         self.index.len()
     }
 
+    /// Network values held (exact values, URLs, networks).
+    pub fn network_len(&self) -> usize {
+        self.net.len()
+    }
+
+    /// Neither a hash nor a network value is held.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index.is_empty() && self.net.is_empty()
     }
 
     pub fn events(&self) -> usize {
@@ -148,22 +164,22 @@ impl ThreatIntel for FeedIntel {
         usize::MAX
     }
 
-    async fn lookup(
-        &self,
-        hashes: &[FileHash],
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
-        Ok(hashes
+    async fn lookup(&self, keys: &[LookupKey]) -> Result<Hits, IntelError> {
+        Ok(keys
             .iter()
-            .filter_map(|h| self.index.get(h).map(|hits| (h.clone(), hits.clone())))
+            .filter_map(|k| {
+                let hits = match k {
+                    LookupKey::Hash(h) => self.index.get(h).cloned().unwrap_or_default(),
+                    LookupKey::Net(_) => self.net.lookup(k),
+                };
+                (!hits.is_empty()).then(|| (k.clone(), hits))
+            })
             .collect())
     }
 
     /// A feed is in memory: a lookup asks no server.
-    async fn lookup_counted(
-        &self,
-        hashes: &[FileHash],
-    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
-        (self.lookup(hashes).await, 0)
+    async fn lookup_counted(&self, keys: &[LookupKey]) -> (Result<Hits, IntelError>, usize) {
+        (self.lookup(keys).await, 0)
     }
 }
 

@@ -61,8 +61,8 @@ fn write_feed(dir: &Path) {
     .unwrap();
 }
 
-fn h(s: String) -> FileHash {
-    FileHash::parse(&s).unwrap()
+fn h(s: String) -> LookupKey {
+    FileHash::parse(&s).unwrap().into()
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn only_ids_hash_attributes_count_including_composites_and_objects() {
     let got = feed.lookup(&asked).await.unwrap();
     let mut found: Vec<_> = got
         .keys()
-        .map(|k| k.as_str().chars().next().unwrap())
+        .map(|k| k.text().chars().next().unwrap())
         .collect();
     found.sort();
     assert_eq!(found, ['a', 'c', 'e']);

@@ -2,7 +2,7 @@
 //! key, and names each meaning of [`crate::http`] as an [`IntelError`] ([`MispClient::check`]).
 //! [`MispIntel`] adapts it to [`ThreatIntel`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use super::{SearchResponse, map_attributes};
 
 use crate::http::{self, ClientOptions, Credential, Failure, ReadError, Transport};
+use crate::indicator::Indicator;
+use crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES;
 use crate::intel::config::MispSettings;
 use crate::intel::rules::Rules;
-use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelError, IntelHit, ThreatIntel};
-use crate::records::FileHash;
+use crate::intel::{HASH_ATTRIBUTE_TYPES, Hits, IntelError, LookupKey, ThreatIntel};
 use crate::secret::Secret;
 
 /// The largest MISP response read. A chunk of 1,000 hashes with context is a few MB at most; a
@@ -151,18 +152,39 @@ impl MispClient {
         })
     }
 
-    /// The restSearch request for `hashes`: every filter explicit, since MISP adds none of its
-    /// own for `returnFormat: json` (`docs/sources.md` §4).
+    /// The restSearch request for `keys`: every filter explicit, since MISP adds none of its
+    /// own for `returnFormat: json` (`docs/sources.md` §4). The network types are asked for only
+    /// when the chunk holds network indicators (a hash-only request is unchanged); a URL is sent
+    /// in each spelling MISP may hold ([`crate::indicator::Url::search_spellings`]), and never a
+    /// port.
     pub fn search_body(
-        hashes: &[FileHash],
+        keys: &[LookupKey],
         published_only: bool,
         enforce_warninglist: bool,
     ) -> Value {
-        let values: Vec<&str> = hashes.iter().map(FileHash::as_str).collect();
+        let mut values: Vec<String> = Vec::with_capacity(keys.len());
+        let mut network = false;
+        for key in keys {
+            match key {
+                LookupKey::Hash(h) => values.push(h.as_str().to_owned()),
+                LookupKey::Net(Indicator::Url(u)) => {
+                    network = true;
+                    values.extend(u.search_spellings().map(str::to_owned));
+                }
+                LookupKey::Net(i) => {
+                    network = true;
+                    values.push(i.text().into_owned());
+                }
+            }
+        }
+        let mut types: Vec<&str> = HASH_ATTRIBUTE_TYPES.to_vec();
+        if network {
+            types.extend(NETWORK_ATTRIBUTE_TYPES);
+        }
         let mut body = json!({
             "returnFormat": "json",
             "value": values,
-            "type": HASH_ATTRIBUTE_TYPES,
+            "type": types,
             "to_ids": 1,
             "deleted": 0,
             "enforceWarninglist": u8::from(enforce_warninglist),
@@ -216,19 +238,16 @@ impl ThreatIntel for MispIntel {
         self.chunk_size
     }
 
-    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
-    async fn lookup(
-        &self,
-        hashes: &[FileHash],
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
-        let body = MispClient::search_body(hashes, self.published_only, self.enforce_warninglist);
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn lookup(&self, keys: &[LookupKey]) -> Result<Hits, IntelError> {
+        let body = MispClient::search_body(keys, self.published_only, self.enforce_warninglist);
         self.sent.fetch_add(1, Ordering::Relaxed);
         let response = self
             .client
             .post_json("attributes/restSearch", &body, None)
             .await?;
         let parsed: SearchResponse = self.client.read_json(response).await?;
-        let requested: HashSet<&FileHash> = hashes.iter().collect();
+        let requested: HashSet<&LookupKey> = keys.iter().collect();
         Ok(map_attributes(
             &parsed.response.attribute,
             &requested,

@@ -9,6 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::*;
 use crate::intel::config::MispSettings;
 use crate::intel::{IntelError, ThreatIntel};
+use crate::records::FileHash;
 use crate::secret::Secret;
 
 fn settings(url: &str, timeout: Duration) -> MispSettings {
@@ -26,8 +27,8 @@ fn settings(url: &str, timeout: Duration) -> MispSettings {
     }
 }
 
-fn one() -> Vec<FileHash> {
-    vec![FileHash::parse(&"a".repeat(64)).unwrap()]
+fn one() -> Vec<LookupKey> {
+    vec![FileHash::parse(&"a".repeat(64)).unwrap().into()]
 }
 
 #[tokio::test]
@@ -187,7 +188,7 @@ fn event_tags_appear_once_and_hostile_text_is_cleaned_when_mapped() {
         "Tag": attribute_tags
     }]}});
     let parsed: SearchResponse = serde_json::from_value(answer).unwrap();
-    let wanted = FileHash::parse(&hash).unwrap();
+    let wanted = LookupKey::from(FileHash::parse(&hash).unwrap());
     let requested = std::collections::HashSet::from([&wanted]);
     let rules = crate::intel::rules::Rules {
         published_only: true,

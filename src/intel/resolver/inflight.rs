@@ -10,15 +10,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use super::Waiting;
+use crate::intel::LookupKey;
 use crate::intel::{IntelError, Verdict};
-use crate::records::{FileHash, Seeded};
+use crate::records::Seeded;
 
 /// What an owner hands its waiters: nothing yet, then the verdict or why there is none.
 pub(super) type Answer = Option<Result<Verdict, IntelError>>;
 
 /// The hashes being asked about now, process-wide, each with the channel of its answer.
 #[derive(Default)]
-pub(super) struct Inflight(Arc<Mutex<HashMap<FileHash, watch::Receiver<Answer>, Seeded>>>);
+pub(super) struct Inflight(Arc<Mutex<HashMap<LookupKey, watch::Receiver<Answer>, Seeded>>>);
 
 /// Who asks the source about a hash.
 pub(super) enum Claim {
@@ -29,12 +30,12 @@ pub(super) enum Claim {
 }
 
 impl Inflight {
-    fn lock(&self) -> MutexGuard<'_, HashMap<FileHash, watch::Receiver<Answer>, Seeded>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<LookupKey, watch::Receiver<Answer>, Seeded>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The first asker of a hash owns its lookup; later ones wait for the owner's answer.
-    pub(super) fn claim(&self, hash: &FileHash) -> Claim {
+    pub(super) fn claim(&self, hash: &LookupKey) -> Claim {
         let mut map = self.lock();
         match map.get(hash) {
             Some(rx) => Claim::Waiter(rx.clone()),
@@ -47,7 +48,7 @@ impl Inflight {
     }
 
     /// Removes `keys` when dropped.
-    pub(super) fn guard(&self, keys: Vec<FileHash>) -> InflightGuard {
+    pub(super) fn guard(&self, keys: Vec<LookupKey>) -> InflightGuard {
         InflightGuard {
             map: Inflight(self.0.clone()),
             keys,
@@ -64,7 +65,7 @@ impl Inflight {
 /// at the deadline).
 pub(super) struct InflightGuard {
     map: Inflight,
-    keys: Vec<FileHash>,
+    keys: Vec<LookupKey>,
 }
 
 impl Drop for InflightGuard {
@@ -78,7 +79,7 @@ impl Drop for InflightGuard {
 
 /// Waits for each answer another invocation owes: the verdict, the owner's error, or
 /// [`IntelError::Abandoned`] when the owner went away without answering.
-pub(super) async fn wait_for(waiting: Waiting) -> Vec<(FileHash, Result<Verdict, IntelError>)> {
+pub(super) async fn wait_for(waiting: Waiting) -> Vec<(LookupKey, Result<Verdict, IntelError>)> {
     let mut out = Vec::with_capacity(waiting.len());
     for (hash, mut rx) in waiting {
         let answer = rx

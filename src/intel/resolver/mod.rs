@@ -23,8 +23,9 @@ use self::cache::VerdictCache;
 use self::inflight::{Answer, Claim, Inflight};
 use super::config::LookupSettings;
 use super::policy::CircuitBreaker;
-use super::{IntelError, IntelHit, ThreatIntel, Verdict};
-use crate::records::{FileHash, Seeded};
+use super::{IntelError, ThreatIntel, Verdict};
+use crate::intel::LookupKey;
+use crate::records::Seeded;
 
 /// Chunks of one invocation in flight to the source at once.
 pub const CHUNK_CONCURRENCY: usize = 4;
@@ -36,9 +37,9 @@ const MAX_ROUNDS: usize = 8;
 #[derive(Debug, Default)]
 pub struct Resolution {
     /// Hashes answered, with their verdicts (empty verdict: a miss).
-    pub verdicts: HashMap<FileHash, Verdict, Seeded>,
+    pub verdicts: HashMap<LookupKey, Verdict, Seeded>,
     /// Hashes not answered, with why.
-    pub unanswered: HashMap<FileHash, IntelError, Seeded>,
+    pub unanswered: HashMap<LookupKey, IntelError, Seeded>,
     /// Hashes answered from the cache.
     pub cache_hits: usize,
     /// Requests made to the source's remote server (MISP).
@@ -50,16 +51,16 @@ pub struct Resolution {
 /// A cached, deduplicating front for a threat-intel source.
 pub struct Resolver {
     source: Arc<dyn ThreatIntel>,
-    cache: VerdictCache<FileHash>,
+    cache: VerdictCache<LookupKey>,
     settings: LookupSettings,
     inflight: Inflight,
     breaker: CircuitBreaker,
 }
 
 /// The hashes this invocation asks the source about, each with the channel its waiters read.
-type Owned = Vec<(FileHash, watch::Sender<Answer>)>;
+type Owned = Vec<(LookupKey, watch::Sender<Answer>)>;
 /// The hashes another invocation is asking about, each with the channel to wait on.
-type Waiting = Vec<(FileHash, watch::Receiver<Answer>)>;
+type Waiting = Vec<(LookupKey, watch::Receiver<Answer>)>;
 
 impl Resolver {
     pub fn new(source: Arc<dyn ThreatIntel>, settings: LookupSettings) -> Self {
@@ -84,9 +85,9 @@ impl Resolver {
     /// One chunk through the breaker, retried by the policy within the deadline.
     async fn lookup_chunk(
         &self,
-        hashes: &[FileHash],
+        hashes: &[LookupKey],
         deadline: Instant,
-    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+    ) -> (Result<super::Hits, IntelError>, usize) {
         self.settings
             .retry
             .run(
@@ -99,13 +100,13 @@ impl Resolver {
     }
 
     /// Looks up distinct hashes, within the configured deadline from now.
-    pub async fn resolve(&self, hashes: &[FileHash]) -> Resolution {
+    pub async fn resolve(&self, hashes: &[LookupKey]) -> Resolution {
         self.resolve_until(hashes, Instant::now() + self.settings.deadline)
             .await
     }
 
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
-    pub async fn resolve_until(&self, hashes: &[FileHash], deadline: Instant) -> Resolution {
+    pub async fn resolve_until(&self, hashes: &[LookupKey], deadline: Instant) -> Resolution {
         let mut out = Resolution::default();
         let pending = self.answer_known(hashes, &mut out).await;
         let work = self.settle(pending, deadline, &mut out);
@@ -127,7 +128,7 @@ impl Resolver {
 
     /// Claims the pending hashes, asks about those it owns and waits for the others, round after
     /// round: a hash whose owner failed or gave up is claimed again (and then usually owned).
-    async fn settle(&self, mut pending: Vec<FileHash>, deadline: Instant, out: &mut Resolution) {
+    async fn settle(&self, mut pending: Vec<LookupKey>, deadline: Instant, out: &mut Resolution) {
         for round in 1..=MAX_ROUNDS {
             if pending.is_empty() {
                 return;
@@ -171,9 +172,9 @@ impl Resolver {
 
     /// Answers what needs no request (the source's known misses, the cache) into `out`, and
     /// returns the rest, each once.
-    async fn answer_known(&self, hashes: &[FileHash], out: &mut Resolution) -> Vec<FileHash> {
+    async fn answer_known(&self, hashes: &[LookupKey], out: &mut Resolution) -> Vec<LookupKey> {
         let mut pending = Vec::new();
-        let mut seen: HashSet<&FileHash, Seeded> =
+        let mut seen: HashSet<&LookupKey, Seeded> =
             HashSet::with_capacity_and_hasher(hashes.len(), Seeded::default());
         out.verdicts.reserve(hashes.len());
         let known_misses = self.source.known_misses(hashes);
@@ -199,7 +200,7 @@ impl Resolver {
     }
 
     /// Who asks about each hash: this invocation, or another one it waits for.
-    fn claim(&self, pending: &[FileHash]) -> (Owned, Waiting) {
+    fn claim(&self, pending: &[LookupKey]) -> (Owned, Waiting) {
         let mut owned = Owned::new();
         let mut waiting = Waiting::new();
         for hash in pending {
@@ -222,7 +223,7 @@ impl Resolver {
         }
         let mut results = futures::stream::iter(chunks)
             .map(|chunk| async move {
-                let hashes: Vec<FileHash> = chunk.iter().map(|(h, _)| h.clone()).collect();
+                let hashes: Vec<LookupKey> = chunk.iter().map(|(h, _)| h.clone()).collect();
                 (chunk, self.lookup_chunk(&hashes, deadline).await)
             })
             .buffer_unordered(CHUNK_CONCURRENCY);
@@ -257,7 +258,7 @@ mod tests {
 
     /// A source that knows one bad hash, counts calls and can be told to fail or stall.
     struct Fake {
-        bad: FileHash,
+        bad: LookupKey,
         calls: AtomicUsize,
         /// Calls that fail before the source answers (usize::MAX: all of them).
         failures: AtomicUsize,
@@ -269,10 +270,7 @@ mod tests {
         fn chunk_size(&self) -> usize {
             2
         }
-        async fn lookup(
-            &self,
-            hashes: &[FileHash],
-        ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
+        async fn lookup(&self, hashes: &[LookupKey]) -> Result<crate::intel::Hits, IntelError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
             if self.failures.load(Ordering::SeqCst) > 0 {
@@ -296,9 +294,13 @@ mod tests {
         }
     }
 
-    fn hashes(n: usize) -> Vec<FileHash> {
+    fn hashes(n: usize) -> Vec<LookupKey> {
         (0..n)
-            .map(|i| FileHash::parse(&format!("{i:032x}")).unwrap())
+            .map(|i| {
+                crate::records::FileHash::parse(&format!("{i:032x}"))
+                    .unwrap()
+                    .into()
+            })
             .collect()
     }
 

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::index::{Builder, EventContext, Index, Pulled, uuid_bytes};
+use super::net::NetValue;
 use super::page::{Item, Page};
 use super::table::{Digest, Meta};
 use crate::intel::misp::{Attribute, SearchResponse, answered};
@@ -21,10 +22,15 @@ fn parse_id(s: Option<&str>) -> Option<u32> {
     s?.trim().parse().ok()
 }
 
-/// The straightforward reduction: a full attribute, its hashes as `FileHash`, then digests.
+/// The straightforward reduction: a full attribute, its hashes as `FileHash`, then digests; a
+/// network type's value as written (issue 15).
 fn reduce(a: &Attribute) -> Option<Pulled> {
-    let kind = a.kind.as_deref().unwrap_or("");
-    let kind = HASH_ATTRIBUTE_TYPES.iter().position(|t| *t == kind)? as u8;
+    let kind_text = a.kind.as_deref().unwrap_or("");
+    let net = crate::indicator::misp::NetworkType::from_misp(kind_text);
+    let kind = match net {
+        Some(_) => u8::MAX,
+        None => HASH_ATTRIBUTE_TYPES.iter().position(|t| *t == kind_text)? as u8,
+    };
     let id = parse_id(a.id.as_deref())?;
     let event_block = a.event.as_ref();
     let event = parse_id(
@@ -32,8 +38,13 @@ fn reduce(a: &Attribute) -> Option<Pulled> {
             .and_then(|e| e.id.as_deref())
             .or(a.event_id.as_deref()),
     )?;
-    let hashes: Vec<FileHash> = hash_parts(a.value.as_deref().unwrap_or("")).collect();
-    if hashes.is_empty() {
+    let value = a.value.as_deref().unwrap_or("");
+    let hashes: Vec<FileHash> = match net {
+        Some(_) if value.trim().is_empty() => return None,
+        Some(_) => Vec::new(),
+        None => hash_parts(value).collect(),
+    };
+    if hashes.is_empty() && net.is_none() {
         return None;
     }
     Some(Pulled {
@@ -54,6 +65,10 @@ fn reduce(a: &Attribute) -> Option<Pulled> {
                 crate::intel::bounds::EVENT_INFO_CHARS,
             )
             .into(),
+        }),
+        net: net.map(|kind| NetValue {
+            kind,
+            value: value.into(),
         }),
     })
 }
@@ -271,6 +286,7 @@ fn pulled(n: u32) -> Vec<Pulled> {
                     kind: 0,
                 },
                 event: Some(EventContext::default()),
+                net: None,
             }
         })
         .collect()

@@ -1,6 +1,6 @@
 //! The index: every IOC hash as a binary digest in one of three [`Table`]s (MD5, SHA-1, SHA-256),
 //! each entry with the attribute id, event id, attribute uuid and type, plus each event's uuid
-//! and `info`. Immutable: a refresh builds a new one ([`Builder`], [`Index::apply`]) off the async
+//! and `info`; and the network attributes (issue 15) with their [`NetIndex`] (`net`). Immutable: a refresh builds a new one ([`Builder`], [`Index::apply`]) off the async
 //! threads and swaps it in whole.
 //!
 //! A full load never holds its attributes: each page is read straight into [`Pulled`] records
@@ -11,8 +11,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::net::{self, NetValue};
 use super::table::{Digest, Entry, Meta, Table, decode_hex};
-use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelHit, RawHit};
+use crate::intel::network::NetIndex;
+use crate::intel::{HASH_ATTRIBUTE_TYPES, IntelHit, LookupKey, RawHit};
 use crate::records::FileHash;
 
 /// Event context kept from the pull (the default restSearch `Event` block).
@@ -28,6 +30,8 @@ pub(super) struct Pulled {
     pub(super) digests: Vec<Digest>,
     pub(super) meta: Meta,
     pub(super) event: Option<EventContext>,
+    /// A network attribute's type and value (no digests then).
+    pub(super) net: Option<NetValue>,
 }
 
 /// An immutable index of IOC hashes.
@@ -37,6 +41,8 @@ pub struct Index {
     sha1: Table<20>,
     sha256: Table<32>,
     events: HashMap<u32, EventContext>,
+    nets: Vec<(Meta, NetValue)>,
+    net: NetIndex<u32>,
 }
 
 pub(super) fn uuid_bytes(s: &str) -> [u8; 16] {
@@ -116,12 +122,16 @@ pub(super) struct Builder {
     sha1: Chunks<20>,
     sha256: Chunks<32>,
     events: HashMap<u32, EventContext>,
+    nets: Vec<(Meta, NetValue)>,
     attributes: usize,
 }
 
 impl Builder {
     /// Adds an attribute's entries; the first context seen for an event is the one kept.
     pub(super) fn add(&mut self, p: Pulled) {
+        if let Some(net) = p.net {
+            self.nets.push((p.meta, net));
+        }
         for d in &p.digests {
             match *d {
                 Digest::Md5(digest) => self.md5.push(Entry {
@@ -151,11 +161,14 @@ impl Builder {
 
     pub(super) fn finish(mut self) -> Index {
         self.events.shrink_to_fit();
+        let net = net::build(&self.nets);
         Index {
             md5: self.md5.into_table(),
             sha1: self.sha1.into_table(),
             sha256: self.sha256.into_table(),
             events: self.events,
+            nets: self.nets,
+            net,
         }
     }
 }
@@ -226,17 +239,56 @@ impl Index {
             Digest::Sha256(d) => Some(d),
             _ => None,
         });
+        let mut nets: Vec<(Meta, NetValue)> = self
+            .nets
+            .iter()
+            .filter(|(m, _)| !drop.contains(&m.id))
+            .cloned()
+            .collect();
+        nets.extend(
+            upserted
+                .iter()
+                .filter_map(|p| Some((p.meta, p.net.clone()?))),
+        );
+        let net = net::build(&nets);
         Index {
             md5: rebuilt(&self.md5, &drop, md5),
             sha1: rebuilt(&self.sha1, &drop, sha1),
             sha256: rebuilt(&self.sha256, &drop, sha256),
             events,
+            nets,
+            net,
         }
     }
 
     /// Hash entries held (an attribute with two hash parts counts twice).
     pub fn len(&self) -> usize {
         self.md5.len() + self.sha1.len() + self.sha256.len()
+    }
+
+    /// Network attributes held.
+    pub fn network_len(&self) -> usize {
+        self.nets.len()
+    }
+
+    /// The network attributes that answer `key` ([`NetIndex::lookup`]).
+    pub fn lookup_key(&self, key: &LookupKey) -> Vec<IntelHit> {
+        match key {
+            LookupKey::Hash(h) => self.lookup(h),
+            LookupKey::Net(_) => {
+                let mut hits: Vec<IntelHit> = Vec::new();
+                for i in self.net.lookup(key) {
+                    let Some((meta, value)) = self.nets.get(i as usize) else {
+                        continue;
+                    };
+                    let hit = net::hit(meta, value, &self.events);
+                    if !hits.contains(&hit) {
+                        hits.push(hit);
+                    }
+                }
+                hits
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -250,7 +302,13 @@ impl Index {
             .values()
             .map(|e| e.uuid.len() + e.info.len() + 48)
             .sum();
-        self.md5.bytes() + self.sha1.bytes() + self.sha256.bytes() + events
+        // A network attribute: its entry and value, and about as much again in its index key.
+        let nets: usize = self
+            .nets
+            .iter()
+            .map(|(_, n)| 2 * n.value.len() + std::mem::size_of::<(Meta, NetValue)>() + 64)
+            .sum();
+        self.md5.bytes() + self.sha1.bytes() + self.sha256.bytes() + events + nets
     }
 
     fn metas(&self, hash: &FileHash) -> Vec<Meta> {
@@ -276,6 +334,7 @@ impl Index {
         for m in self.metas(hash) {
             let event = self.events.get(&m.event).cloned().unwrap_or_default();
             let hit = IntelHit::new(RawHit {
+                value: "",
                 event_id: &m.event.to_string(),
                 event_uuid: &event.uuid,
                 event_info: &event.info,

@@ -26,6 +26,8 @@ pub struct RefreshReport {
     pub upserted: usize,
     pub removed: usize,
     pub entries: usize,
+    /// Network attributes held (issue 15).
+    pub network: usize,
 }
 
 /// State the refresher and the lookups share.
@@ -85,6 +87,7 @@ impl Loader {
             }
         };
         report.entries = next.len();
+        report.network = next.network_len();
         let replaced = self
             .shared
             .index
@@ -120,6 +123,7 @@ impl Loader {
                         upserted = r.upserted,
                         removed = r.removed,
                         entries = r.entries,
+                        network = r.network,
                         ms = started.elapsed().as_millis() as u64,
                         "IOC snapshot refreshed"
                     );

@@ -2,7 +2,8 @@
 //! (`MISP_MODE=snapshot` or `hybrid`; the pitfalls of pulling incrementally that it handles are
 //! in `docs/sources.md` §4). The index is `index`, the pulls `pull`, the refresher `loader`.
 //!
-//! **What it holds.** Every live `to_ids` attribute of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
+//! **What it holds.** Every live `to_ids` attribute of a network type (issue 15: exact values, a
+//! prefix index of CIDR networks, URLs; `intel::network`), and every one of a hash type ([`HASH_ATTRIBUTE_TYPES`](super::HASH_ATTRIBUTE_TYPES),
 //! composites and object attributes included, published only when `MISP_PUBLISHED_ONLY`) as a
 //! binary digest in one of three sorted arrays (MD5, SHA-1, SHA-256) with a directory on the
 //! digests' leading bits (`table`: a lookup is two cache misses), each entry carrying the
@@ -43,19 +44,18 @@
 
 mod index;
 mod loader;
+mod net;
 mod page;
 mod pull;
 mod table;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::config::{MispMode, MispSettings};
 use super::misp::MispIntel;
 use super::policy::RetryPolicy;
-use super::{IntelError, IntelHit, ThreatIntel};
-use crate::records::FileHash;
+use super::{Hits, IntelError, LookupKey, ThreatIntel};
 pub use index::Index;
 pub use loader::RefreshReport;
 use loader::{Loader, Shared};
@@ -156,48 +156,49 @@ impl ThreatIntel for SnapshotIntel {
         self.online.chunk_size()
     }
 
-    async fn lookup(
-        &self,
-        hashes: &[FileHash],
-    ) -> Result<HashMap<FileHash, Vec<IntelHit>>, IntelError> {
-        self.lookup_counted(hashes).await.0
+    async fn lookup(&self, keys: &[LookupKey]) -> Result<Hits, IntelError> {
+        self.lookup_counted(keys).await.0
     }
 
-    fn known_misses(&self, hashes: &[FileHash]) -> Option<Vec<bool>> {
+    fn known_misses(&self, keys: &[LookupKey]) -> Option<Vec<bool>> {
         let index = match self.mode {
             MispMode::Snapshot => self.index()?,
             MispMode::Hybrid if self.fresh() => self.index()?,
             _ => return None,
         };
-        Some(hashes.iter().map(|h| !index.contains(h)).collect())
+        Some(
+            keys.iter()
+                .map(|k| match k {
+                    LookupKey::Hash(h) => !index.contains(h),
+                    LookupKey::Net(_) => index.lookup_key(k).is_empty(),
+                })
+                .collect(),
+        )
     }
 
-    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
-    async fn lookup_counted(
-        &self,
-        hashes: &[FileHash],
-    ) -> (Result<HashMap<FileHash, Vec<IntelHit>>, IntelError>, usize) {
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn lookup_counted(&self, keys: &[LookupKey]) -> (Result<Hits, IntelError>, usize) {
         let index = match (self.mode, self.index()) {
             (MispMode::Hybrid, Some(index)) if self.fresh() => index,
             (MispMode::Hybrid, _) | (MispMode::Online, _) => {
-                return self.online.lookup_counted(hashes).await;
+                return self.online.lookup_counted(keys).await;
             }
             (MispMode::Snapshot, Some(index)) => index,
             (MispMode::Snapshot, None) => return (Err(IntelError::SnapshotLoading), 0),
         };
-        let local: HashMap<FileHash, Vec<IntelHit>> = hashes
+        let local: Hits = keys
             .iter()
-            .filter_map(|h| {
-                let hits = index.lookup(h);
-                (!hits.is_empty()).then(|| (h.clone(), hits))
+            .filter_map(|k| {
+                let hits = index.lookup_key(k);
+                (!hits.is_empty()).then(|| (k.clone(), hits))
             })
             .collect();
         if local.is_empty() {
             return (Ok(local), 0);
         }
-        let hit_hashes: Vec<FileHash> = local.keys().cloned().collect();
-        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&hit_hashes)).await {
-            Ok(Ok(confirmed)) => (Ok(confirmed), 1),
+        let hit_keys: Vec<LookupKey> = local.keys().cloned().collect();
+        match tokio::time::timeout(CONFIRM_TIMEOUT, self.online.lookup(&hit_keys)).await {
+            Ok(Ok(confirmed)) => (Ok(confirmed_or_local(confirmed, local)), 1),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, hits = local.len(), "MISP context for snapshot hits unavailable; using the snapshot's");
                 (Ok(local), 1)
@@ -208,6 +209,18 @@ impl ThreatIntel for SnapshotIntel {
             }
         }
     }
+}
+
+/// MISP's answer for the snapshot's hits: a hash MISP no longer knows is dropped; a network
+/// key MISP does not answer keeps the snapshot's hits, since restSearch cannot find what only
+/// a CIDR network holds (a removed network attribute goes at the next pull instead).
+fn confirmed_or_local(mut confirmed: Hits, local: Hits) -> Hits {
+    for (key, hits) in local {
+        if key.as_indicator().is_some() && !confirmed.contains_key(&key) {
+            confirmed.insert(key, hits);
+        }
+    }
+    confirmed
 }
 
 #[cfg(test)]

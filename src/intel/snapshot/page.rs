@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::index::{EventContext, Pulled, uuid_bytes};
+use super::net::NetValue;
 use super::table::{Digest, Meta};
+use crate::indicator::misp::NetworkType;
 use crate::intel::HASH_ATTRIBUTE_TYPES;
 use crate::intel::bounds::EVENT_INFO_CHARS;
 use crate::intel::rules::Candidate;
@@ -57,7 +59,8 @@ pub(super) struct Item {
     deleted: Option<bool>,
     /// Its `Event` block says `published: false`.
     unpublished: bool,
-    /// What the index keeps; `None` when it is no hash type, or has no usable id or no hash.
+    /// What the index keeps; `None` when it is of no hash or network type, or has no usable id,
+    /// or no hash (a hash type) or no value (a network type).
     pub(super) pulled: Option<Pulled>,
 }
 
@@ -98,6 +101,14 @@ impl From<Slim> for Item {
             .or(a.event_id.0.0)
             .flatten();
         let Value { text, hashes } = a.value.0;
+        let net = NetworkType::from_misp(&a.kind.0.text).map(|kind| NetValue {
+            kind,
+            value: text.clone(),
+        });
+        let context = a.event.map(|e| EventContext {
+            uuid: e.uuid.0.0,
+            info: e.info.0.0,
+        });
         let pulled = match (a.kind.0.index, id, event) {
             (Some(kind), Some(id), Some(event)) if !hashes.is_empty() => Some(Pulled {
                 digests: hashes,
@@ -107,11 +118,22 @@ impl From<Slim> for Item {
                     uuid: a.uuid.0.0,
                     kind,
                 },
-                event: a.event.map(|e| EventContext {
-                    uuid: e.uuid.0.0,
-                    info: e.info.0.0,
-                }),
+                event: context,
+                net: None,
             }),
+            (None, Some(id), Some(event)) if net.is_some() && !text.trim().is_empty() => {
+                Some(Pulled {
+                    digests: Vec::new(),
+                    meta: Meta {
+                        id,
+                        event,
+                        uuid: a.uuid.0.0,
+                        kind: u8::MAX,
+                    },
+                    event: context,
+                    net,
+                })
+            }
             _ => None,
         };
         Item {

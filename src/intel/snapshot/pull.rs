@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::MAX_PAGES;
 use super::index::{Builder, Pulled};
 use super::page::{Item, Page};
+use crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES;
 use crate::intel::misp::MispClient;
 use crate::intel::policy::RetryPolicy;
 use crate::intel::rules::Rules;
@@ -87,7 +88,7 @@ impl Puller {
     fn live_filters(&self) -> Value {
         let mut body = json!({
             "returnFormat": "json",
-            "type": HASH_ATTRIBUTE_TYPES,
+            "type": HASH_ATTRIBUTE_TYPES.iter().chain(&NETWORK_ATTRIBUTE_TYPES).collect::<Vec<_>>(),
             "to_ids": 1,
             "deleted": 0,
             "enforceWarninglist": u8::from(self.enforce_warninglist),

@@ -6,6 +6,7 @@ use super::table::decode_hex;
 use super::*;
 use crate::intel::HASH_ATTRIBUTE_TYPES;
 use crate::intel::config::{MispMode, MispSettings};
+use crate::records::FileHash;
 use serde_json::{Value, json};
 use std::collections::HashMap as Map;
 use wiremock::matchers::{method, path};
@@ -122,6 +123,10 @@ fn hash(s: &str) -> FileHash {
     FileHash::parse(s).unwrap()
 }
 
+fn key(s: &str) -> LookupKey {
+    hash(s).into()
+}
+
 struct Setup {
     server: MockServer,
     state: Arc<Mutex<State>>,
@@ -207,7 +212,8 @@ async fn a_full_load_pages_through_every_ids_hash_attribute_composites_and_objec
     assert_eq!(first["to_ids"], 1);
     assert_eq!(
         first["type"].as_array().unwrap().len(),
-        HASH_ATTRIBUTE_TYPES.len()
+        HASH_ATTRIBUTE_TYPES.len() + crate::indicator::misp::NETWORK_ATTRIBUTE_TYPES.len(),
+        "hash and network types (issue 15)"
     );
 }
 
@@ -217,7 +223,7 @@ async fn lookups_match_locally_and_ask_misp_only_for_the_context_of_hits() {
     let intel = s.intel("snapshot");
     intel.refresh(false).await.unwrap();
     let before = s.requests();
-    let clean = [hash(&h(99, 64)), hash(&h(98, 40))];
+    let clean = [key(&h(99, 64)), key(&h(98, 40))];
     let (result, requests) = intel.lookup_counted(&clean).await;
     assert!(result.unwrap().is_empty());
     assert_eq!(
@@ -226,7 +232,7 @@ async fn lookups_match_locally_and_ask_misp_only_for_the_context_of_hits() {
         "misses never reach MISP"
     );
 
-    let composite = hash(&h(3, 64));
+    let composite = key(&h(3, 64));
     let (result, requests) = intel
         .lookup_counted(&[composite.clone(), clean[0].clone()])
         .await;
@@ -238,7 +244,7 @@ async fn lookups_match_locally_and_ask_misp_only_for_the_context_of_hits() {
     assert_eq!(hit.threat_level_id, Some(1), "context comes from MISP");
     assert_eq!(hit.tags, ["tlp:amber"]);
     let asked = s.state.lock().unwrap().bodies.last().unwrap().clone();
-    assert_eq!(asked["value"], json!([composite.as_str()]));
+    assert_eq!(asked["value"], json!([composite.text()]));
 
     // MISP down: the snapshot's own context still reports the hit.
     s.state.lock().unwrap().fail = true;
@@ -327,7 +333,7 @@ async fn a_failed_refresh_keeps_the_last_good_snapshot() {
         Err(IntelError::Server(503))
     ));
     assert_eq!(intel.index().unwrap().len(), 4);
-    let (result, _) = intel.lookup_counted(&[hash(&h(1, 32))]).await;
+    let (result, _) = intel.lookup_counted(&[key(&h(1, 32))]).await;
     assert_eq!(result.unwrap().len(), 1);
 }
 
@@ -346,7 +352,7 @@ async fn a_page_that_fails_once_is_asked_again_under_the_retry_policy() {
 async fn before_the_first_load_snapshot_fails_fast_and_hybrid_goes_online() {
     let s = Setup::new(sample()).await;
     let snapshot = s.intel("snapshot");
-    let (result, requests) = snapshot.lookup_counted(&[hash(&h(1, 32))]).await;
+    let (result, requests) = snapshot.lookup_counted(&[key(&h(1, 32))]).await;
     assert_eq!(
         (result.unwrap_err(), requests),
         (IntelError::SnapshotLoading, 0)
@@ -354,11 +360,11 @@ async fn before_the_first_load_snapshot_fails_fast_and_hybrid_goes_online() {
     assert_eq!(s.requests(), 0);
 
     let hybrid = s.intel("hybrid");
-    let (result, requests) = hybrid.lookup_counted(&[hash(&h(1, 32))]).await;
+    let (result, requests) = hybrid.lookup_counted(&[key(&h(1, 32))]).await;
     assert_eq!((result.unwrap().len(), requests), (1, 1));
     hybrid.refresh(false).await.unwrap();
     let before = s.requests();
-    let (result, requests) = hybrid.lookup_counted(&[hash(&h(99, 32))]).await;
+    let (result, requests) = hybrid.lookup_counted(&[key(&h(99, 32))]).await;
     assert!(result.unwrap().is_empty());
     assert_eq!(
         (requests, s.requests()),
@@ -389,16 +395,16 @@ async fn through_the_resolver_misses_cost_no_lookup_and_hits_one_request() {
     };
     let resolver = Resolver::new(intel, settings);
     let before = s.requests();
-    let misses: Vec<FileHash> = (100..110).map(|n| hash(&h(n, 64))).collect();
+    let misses: Vec<LookupKey> = (100..110).map(|n| key(&h(n, 64))).collect();
     let r = resolver.resolve(&misses).await;
     assert_eq!((r.verdicts.len(), r.requests, r.cache_hits), (10, 0, 0));
     assert!(r.verdicts.values().all(|v| v.is_empty()));
     assert_eq!(s.requests(), before);
     let mut mixed = misses.clone();
-    mixed.push(hash(&h(2, 64)));
+    mixed.push(key(&h(2, 64)));
     let r = resolver.resolve(&mixed).await;
     assert_eq!(r.requests, 1, "one request, for the hit's context");
-    assert_eq!(r.verdicts[&hash(&h(2, 64))].len(), 1);
+    assert_eq!(r.verdicts[&key(&h(2, 64))].len(), 1);
 }
 
 /// The rules of every source: the lists of `MISP_WARNINGLISTS_DIR` keep a pulled attribute out of
@@ -424,4 +430,69 @@ async fn a_pulled_attribute_on_a_warninglist_of_the_folder_stays_out_of_the_snap
     );
     assert!(!index.contains(&hash(known)));
     assert_eq!(s.state.lock().unwrap().bodies[0]["enforceWarninglist"], 1);
+}
+
+/// Issue 15 in snapshot mode: network attributes are pulled and indexed (a CIDR network, a
+/// domain under each lookup name, a composite's address), misses cost no request, the hits'
+/// context comes from MISP in one request, and a CIDR hit MISP cannot find by value is kept.
+/// The warninglist folder keeps a listed address out, as in the other modes.
+#[tokio::test]
+async fn network_attributes_are_indexed_and_answered_locally_with_cidr_and_warninglists() {
+    use crate::indicator::Indicator;
+    let s = Setup::new(vec![
+        attr(1, "ip-dst", "1.2.3.128/25".into()),
+        attr(2, "domain", "evil.test".into()),
+        attr(3, "ip-dst|port", "1.2.3.41|8443".into()),
+        attr(4, "ip-src", "1.2.3.5".into()),
+        attr(5, "sha256", h(5, 64)),
+    ])
+    .await;
+    let lists =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/warninglists");
+    let dir = (
+        "MISP_WARNINGLISTS_DIR",
+        lists.to_string_lossy().into_owned(),
+    );
+    let intel = s.intel_with("snapshot", &[dir]);
+    intel.refresh(false).await.unwrap();
+    assert_eq!(
+        intel.index().unwrap().network_len(),
+        3,
+        "1.2.3.5 is warninglisted"
+    );
+    let net = |v: &str| LookupKey::Net(Indicator::parse(v).unwrap());
+    let pulled = s.state.lock().unwrap().bodies[0].clone();
+    assert!(
+        pulled["type"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("domain|ip"))
+    );
+
+    let before = s.requests();
+    let clean = [net("1.2.3.5"), net("a.evil.test"), net("1.2.4.200")];
+    assert_eq!(intel.known_misses(&clean), Some(vec![true, true, true]));
+    let (result, requests) = intel.lookup_counted(&clean).await;
+    assert!(result.unwrap().is_empty());
+    assert_eq!(
+        (requests, s.requests()),
+        (0, before),
+        "misses never reach MISP"
+    );
+
+    let asked = [net("1.2.3.200"), net("evil.test"), net("1.2.3.41")];
+    assert_eq!(intel.known_misses(&asked), Some(vec![false, false, false]));
+    let (result, requests) = intel.lookup_counted(&asked).await;
+    let hits = result.unwrap();
+    assert_eq!(requests, 1);
+    assert_eq!(
+        hits[&asked[0]][0].value, "1.2.3.128/25",
+        "kept from the snapshot"
+    );
+    assert_eq!(
+        hits[&asked[1]][0].threat_level_id,
+        Some(1),
+        "context from MISP"
+    );
+    assert_eq!(hits[&asked[2]][0].value, "1.2.3.41|8443");
 }
