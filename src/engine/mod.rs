@@ -63,8 +63,8 @@ impl std::fmt::Display for BatchSummary {
         write!(
             f,
             "events={} (matched={} clean={} dead-lettered={}) records={} hashes={} distinct={} invalid={} \
-             empty={} indicators={} invalid-indicators={} never-looked-up={} allowlisted={} \
-             cache-hits={} misp-requests={} unanswered={} matches={} ms={}",
+             empty={} allowlisted={} cache-hits={} misp-requests={} unanswered={} matches={} ms={} \
+             indicators={} invalid-indicators={} never-looked-up={}",
             self.events,
             self.matched_events,
             self.clean_events,
@@ -74,15 +74,17 @@ impl std::fmt::Display for BatchSummary {
             self.distinct,
             self.invalid_hashes,
             self.empty_hashes,
-            self.indicators,
-            self.invalid_indicators,
-            self.skipped_indicators,
             self.allowlisted,
             self.cache_hits,
             self.misp_requests,
             self.unanswered,
             self.matches,
-            self.millis
+            self.millis,
+            // Added by issue 15, after the fields of before: a reader of the old line still finds
+            // every field in its place.
+            self.indicators,
+            self.invalid_indicators,
+            self.skipped_indicators,
         )
     }
 }
