@@ -29,6 +29,31 @@ pub fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
+/// Whether the JSON value that starts `bytes` closes within them (strings and escapes skipped, as
+/// by [`json_depth_exceeds`]): how `scan` tells JSON lines from a document spread over lines.
+pub fn first_value_closes(bytes: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'"' => match string_end(bytes, i) {
+                Some(end) => i = end,
+                None => return false,
+            },
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The index just past the quote that closes the string whose text starts at `from`.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
@@ -43,6 +68,22 @@ fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_value_closes_only_outside_strings() {
+        assert!(first_value_closes(br#"{"a":"}]"}"#));
+        assert!(first_value_closes(br#"[{"b":"\"{"}] trailing"#));
+        assert!(
+            !first_value_closes(br#"{"a":"\"}"#),
+            "an escaped quote keeps the string open"
+        );
+        assert!(!first_value_closes(br#"{"a":[1,"#));
+        assert!(!first_value_closes(br#"{"a":"unterminated}"#));
+        assert!(
+            first_value_closes(b"}"),
+            "a stray closer ends at depth zero, as before"
+        );
+    }
 
     #[test]
     fn depth_is_counted_outside_strings_only() {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 
 pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
-pub use depth::json_depth_exceeds;
+pub use depth::{first_value_closes, json_depth_exceeds};
 pub use extract::{HashField, HashRole, RecordHashes, extract_hashes};
 #[cfg(feature = "service")]
 pub use hashes::Seeded;

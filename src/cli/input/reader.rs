@@ -14,6 +14,7 @@ use super::stream::{Lines, UntilNewline, stream_json};
 use super::walk::Input;
 use super::{Chunk, LINE_IN_MEMORY, LINES_BLOCK, Work, csv_rows};
 use crate::records::BOM;
+use crate::records::first_value_closes;
 
 /// Buffer of each reader: also how much of a file's start its format is told from.
 const BUFFER: usize = 256 << 10;
@@ -140,39 +141,11 @@ pub fn sniff(head: &[u8]) -> Format {
         None => rest,
     };
     match rest[0] {
-        b'{' | b'[' if !closes(first_line) => Format::Document,
+        b'{' | b'[' if !first_value_closes(first_line) => Format::Document,
         b'{' | b'[' => Format::Lines,
         _ if csv_rows::is_header(first_line) => Format::Csv,
         _ => Format::Lines,
     }
-}
-
-/// Whether the JSON value starting `line` closes on it (strings and escapes skipped).
-fn closes(line: &[u8]) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in line {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 /// How a line read ended.
