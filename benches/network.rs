@@ -17,25 +17,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use defender_misp::engine::{Allowlist, Engine, EventInput, Limits};
 use defender_misp::intel::config::LookupSettings;
 use defender_misp::intel::resolver::Resolver;
-use defender_misp::intel::{Hits, IntelError, LookupKey, ThreatIntel};
 use serde_json::{Value, json};
 
-use common::{Draw, Workload};
+use common::{Draw, Empty, Workload};
 
 const EVENTS: usize = 100;
-
-/// A source that knows nothing and answers at once; only the first (cold) pass reaches it.
-struct Empty;
-
-#[async_trait::async_trait]
-impl ThreatIntel for Empty {
-    fn chunk_size(&self) -> usize {
-        1000
-    }
-    async fn lookup(&self, _: &[LookupKey]) -> Result<Hits, IntelError> {
-        Ok(Hits::new())
-    }
-}
 
 /// The same events as network rows: `1.<i>.<j>.<k>` and `h<i>.cdn<j>.test`.
 fn networked(events: &[Vec<u8>]) -> Vec<Vec<u8>> {

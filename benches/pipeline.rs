@@ -16,27 +16,14 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use defender_misp::host::{InvocationRequest, decode_events};
+use defender_misp::intel::LookupKey;
 use defender_misp::intel::config::LookupSettings;
 use defender_misp::intel::resolver::Resolver;
-use defender_misp::intel::{Hits, IntelError, LookupKey, ThreatIntel};
 use defender_misp::records::{FileHash, extract_hashes, parse_body};
 
-use common::{Draw, Workload, ceiling_pass, invocation};
+use common::{Draw, Empty, Workload, ceiling_pass, invocation};
 
 const EVENTS: usize = 100;
-
-/// A source that knows nothing and answers at once; only cold lookups would reach it.
-struct Empty;
-
-#[async_trait::async_trait]
-impl ThreatIntel for Empty {
-    fn chunk_size(&self) -> usize {
-        1000
-    }
-    async fn lookup(&self, _: &[LookupKey]) -> Result<Hits, IntelError> {
-        Ok(Hits::new())
-    }
-}
 
 fn distinct_hashes(events: &[Vec<u8>]) -> Vec<LookupKey> {
     let mut out: Vec<FileHash> = events

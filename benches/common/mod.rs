@@ -19,6 +19,23 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
+/// A threat-intel source that knows nothing and answers at once: the benches keep every verdict
+/// cached, so only a cold pass reaches it.
+pub struct Empty;
+
+#[async_trait::async_trait]
+impl defender_misp::intel::ThreatIntel for Empty {
+    fn chunk_size(&self) -> usize {
+        1000
+    }
+    async fn lookup(
+        &self,
+        _: &[defender_misp::intel::LookupKey],
+    ) -> Result<defender_misp::intel::Hits, defender_misp::intel::IntelError> {
+        Ok(defender_misp::intel::Hits::new())
+    }
+}
+
 /// SplitMix64: a tiny deterministic generator, so runs are reproducible without `rand` seeds.
 #[derive(Clone)]
 pub struct Mix(pub u64);
