@@ -10,6 +10,10 @@
 //! characters are invisible or reorder what is around them, so a title could read differently
 //! from what it holds ([UAX #9](https://www.unicode.org/reports/tr9/),
 //! [UTS #55](https://www.unicode.org/reports/tr55/)).
+//!
+//! Also the one wording of a server's requested wait in an error message: [`retry_after_text`].
+
+use std::time::Duration;
 
 use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
 use icu_properties::{CodePointMapData, CodePointSetData};
@@ -62,6 +66,14 @@ pub fn clean_text(input: &str, max_chars: usize) -> String {
         count += 1;
     }
     out
+}
+
+/// ", Retry-After N s" when a server said how long to wait (whole seconds), else nothing: how every
+/// API's throttled error says it.
+pub fn retry_after_text(retry_after: Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!(", Retry-After {} s", d.as_secs()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

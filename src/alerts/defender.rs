@@ -28,7 +28,7 @@ use crate::text::clean_text;
 pub enum DefenderError {
     #[error("{0}")]
     Token(#[from] AuthError),
-    #[error("Defender throttled the call (429){}", retry_text(*.retry_after))]
+    #[error("Defender throttled the call (429){}", crate::text::retry_after_text(*.retry_after))]
     Throttled { retry_after: Option<Duration> },
     #[error("Defender has no such event yet (404): {0}")]
     NotFound(String),
@@ -49,11 +49,6 @@ pub enum DefenderError {
     Server(u16),
     #[error("Defender unreachable: {0}")]
     Unreachable(String),
-}
-
-fn retry_text(d: Option<Duration>) -> String {
-    d.map(|d| format!(", Retry-After {} s", d.as_secs()))
-        .unwrap_or_default()
 }
 
 impl DefenderError {

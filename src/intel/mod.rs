@@ -160,7 +160,7 @@ pub enum IntelError {
     Unreachable(String),
     #[error("MISP did not answer within {}", human_duration(*.0))]
     Timeout(Duration),
-    #[error("MISP rate limited the lookup (HTTP 429{})", retry_text(*.retry_after))]
+    #[error("MISP rate limited the lookup (HTTP 429{})", crate::text::retry_after_text(*.retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("MISP refused the API key (HTTP {0})")]
     Unauthorized(u16),
@@ -184,11 +184,6 @@ pub enum IntelError {
     },
     #[error("the IOC snapshot has not finished its first load")]
     SnapshotLoading,
-}
-
-fn retry_text(d: Option<Duration>) -> String {
-    d.map(|d| format!(", Retry-After {} s", d.as_secs()))
-        .unwrap_or_default()
 }
 
 fn last_text(last: Option<&IntelError>) -> String {

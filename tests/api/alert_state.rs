@@ -144,7 +144,7 @@ async fn a_throttled_state_table_defers_the_message_with_its_retry_after_and_not
     assert!(
         reply
             .logs
-            .contains("table storage is throttling (HTTP 429), retry after 7 s"),
+            .contains("table storage is throttling (HTTP 429), Retry-After 7 s"),
         "{}",
         reply.logs
     );

@@ -27,7 +27,7 @@ pub use account::{TableAuth, TableSettings};
 use super::auth::{AuthMethod, TokenSource};
 use super::queue::{STORAGE_SCOPE, sign};
 use crate::http::{self, ClientOptions, Failure};
-use crate::text::clean_text;
+use crate::text::{clean_text, retry_after_text};
 
 /// Service version sent; 2019-02-02 and later accept Entra ID tokens for tables.
 const API_VERSION: &str = "2020-12-06";
@@ -47,7 +47,7 @@ pub enum TableError {
         "table storage refused the request (HTTP {0}): grant the identity Storage Table Data Contributor, or check the key"
     )]
     Forbidden(u16),
-    #[error("table storage is throttling (HTTP 429){}", wait_text(*retry_after))]
+    #[error("table storage is throttling (HTTP 429){}", retry_after_text(*retry_after))]
     Throttled { retry_after: Option<Duration> },
     #[error("table storage answered HTTP {0}: {1}")]
     Status(u16, String),
@@ -57,13 +57,6 @@ pub enum TableError {
     Token(String),
     #[error("table storage answered with something unreadable: {0}")]
     Unreadable(String),
-}
-
-/// ", retry after N s" when storage said how long to wait.
-fn wait_text(retry_after: Option<Duration>) -> String {
-    retry_after.map_or_else(String::new, |d| {
-        format!(", retry after {} s", d.as_secs_f64().ceil())
-    })
 }
 
 /// An entity as read: its properties (strings) and its ETag.
