@@ -42,6 +42,7 @@
 //!   [`intel::network`] matches them (issue 15); its warninglists serve [`intel::rules`].
 //! - [`host`]: the Functions host wire protocol: invocation request/response, trigger decoding.
 //! - [`records`]: Defender streaming records: envelopes, lenient columns, hash newtypes, extraction.
+//! - [`memory`]: the process's memory settings (no transparent huge pages).
 //! - [`secret`]: a string that never prints (keys, tokens).
 //! - [`text`]: cleaning third-party text before it reaches a match, a log or an alert.
 //!
@@ -68,6 +69,8 @@ pub mod http;
 pub mod indicator;
 pub mod intel;
 pub mod matches;
+#[cfg(feature = "service")]
+pub mod memory;
 pub mod records;
 pub mod secret;
 #[cfg(feature = "service")]

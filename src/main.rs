@@ -101,9 +101,14 @@ fn init_tracing(to_stderr: bool) -> Result<(), ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the first batch touches memory (src/memory.rs says why).
+    let huge_pages = defender_misp::memory::no_transparent_huge_pages();
     let to_stderr = !matches!(cli.command, Command::Serve);
     if let Err(code) = init_tracing(to_stderr) {
         return code;
+    }
+    if let Err(e) = huge_pages {
+        tracing::warn!(error = %e, "transparent huge pages stay on: first batches zero 2 MiB pages");
     }
     let result = match cli.command {
         Command::Serve => {

@@ -47,6 +47,14 @@ async fn serve_starts_with_three_settings_answers_the_host_and_stops_on_sigterm(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(ready, "serve answered GET / within 10 s");
+    // src/memory.rs: no transparent huge pages for the process (the kernel says so in status).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
+    assert_eq!(
+        thp.map(|l| l.split_whitespace().nth(1)),
+        Some(Some("0")),
+        "THP_enabled in /proc/<pid>/status (Linux 5.0 and later print it): {thp:?}"
+    );
     let events = vec![envelope(&[device_event(
         "DeviceFileEvents",
         1,
