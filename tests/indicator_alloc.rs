@@ -107,3 +107,19 @@ fn warninglist_checks_of_observed_indicators_allocate_nothing() {
     });
     assert_eq!(n, 0);
 }
+
+#[test]
+fn a_file_hash_is_parsed_copied_and_keyed_without_the_heap() {
+    use defender_misp::intel::LookupKey;
+    use defender_misp::records::FileHash;
+    let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+    let lower = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let n = allocations_in(|| {
+        let hash = FileHash::parse(upper).unwrap();
+        let key = LookupKey::Hash(hash.clone());
+        let copy = key.clone();
+        assert_eq!(copy.as_hash().map(FileHash::as_str), Some(lower));
+        assert!(copy == key);
+    });
+    assert_eq!(n, 0, "allocations in 10 parses, keys and copies of a hash");
+}

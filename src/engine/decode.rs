@@ -6,14 +6,14 @@ use super::{BatchSummary, EventInput, Fate, Limits};
 use crate::indicator::columns::{FoundIndicator, record_indicators};
 use crate::intel::LookupKey;
 use crate::intel::network::lookup_keys;
-use crate::records::{HashField, Record, extract_hashes, json_depth_exceeds, parse_body};
+use crate::records::{HashFields, Record, extract_hashes, json_depth_exceeds, parse_body};
 
 /// One decoded event: its records, and each record's hashes with the columns they were in, and
 /// its network indicators (issue 15).
 pub(super) struct Parsed {
     pub records: Vec<Record>,
     /// Each hash as its lookup key (built once here, never cloned to be looked up).
-    pub hashes: Vec<Vec<(LookupKey, Vec<HashField>)>>,
+    pub hashes: Vec<Vec<(LookupKey, HashFields)>>,
     /// Each network indicator with the keys it is looked up under (built once here).
     pub indicators: Vec<Vec<(FoundIndicator, Vec<LookupKey>)>>,
 }

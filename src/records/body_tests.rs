@@ -219,3 +219,43 @@ fn every_column_spelling_names_itself_in_errors() {
         assert_eq!(super::super::spelling(bit), name);
     }
 }
+
+/// What the bytes path (serde_json over `&[u8]`, the only path before issue 14) makes of a body.
+fn as_bytes(body: &[u8]) -> String {
+    let body = strip_bom(body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return format!("{:?}", Err::<(), _>(BodyError::Empty));
+    }
+    format!(
+        "{:?}",
+        parse_values(serde_json::Deserializer::from_slice(body), 3)
+    )
+}
+
+#[test]
+fn invalid_utf8_is_refused_only_where_a_column_is_read_as_before() {
+    let unread = b"{\"properties\":{\"X\":\"\xff\",\"SHA1\":\"a\"}}";
+    assert_eq!(parse_body(unread, 10).unwrap().len(), 1);
+    let read = b"{\"properties\":{\"FileName\":\"\xff\"}}";
+    assert!(matches!(parse_body(read, 10), Err(BodyError::NotJson(_))));
+    for body in [&unread[..], &read[..]] {
+        assert_eq!(format!("{:?}", parse_body(body, 3)), as_bytes(body));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The text path and the bytes path agree on every body, hostile ones included: the same
+    /// records, or the same error.
+    #[test]
+    fn the_text_path_decodes_as_the_bytes_path(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "{", "}", "[", "]", ",", ":", "\"properties\"", "\"records\"", "\"category\"", "\"SHA1\"",
+        "\"FileName\"", "\"RemoteIP\"", "\"Results\"", "\"DeviceId\"", "\"a\\\"b\"", "\"\\u00e9\"",
+        "\"\\ud800\"", "\"é\"", "1", "18446744073709551616", "-2.5e3", "null", "true", " ", "\n",
+        "\u{feff}", "\"\\/\"",
+    ]), 0..40)) {
+        let body = parts.concat();
+        proptest::prop_assert_eq!(format!("{:?}", parse_body(body.as_bytes(), 3)), as_bytes(body.as_bytes()));
+    }
+}

@@ -52,10 +52,59 @@ pub const HASH_FIELDS: [HashField; 6] = [
     },
 ];
 
+/// The columns one hash of a record was found in: at most two, since a value's length tells its
+/// algorithm and each algorithm has two columns (the file's and the initiating process's). Held
+/// inline; reads as a slice.
+#[derive(Clone, Copy)]
+pub struct HashFields {
+    fields: [HashField; 2],
+    len: u8,
+}
+
+impl HashFields {
+    fn one(field: HashField) -> Self {
+        Self {
+            fields: [field; 2],
+            len: 1,
+        }
+    }
+
+    /// Adds a column; `false` when both places are taken (which `extract_hashes` never asks).
+    fn push(&mut self, field: HashField) -> bool {
+        match self.fields.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = field;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl std::ops::Deref for HashFields {
+    type Target = [HashField];
+    fn deref(&self) -> &[HashField] {
+        &self.fields[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for HashFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for HashFields {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
 /// The hashes of one record, each once, with the columns it was found in.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordHashes {
-    pub hashes: Vec<(FileHash, Vec<HashField>)>,
+    pub hashes: Vec<(FileHash, HashFields)>,
     /// Values that were present but not hex of the right length.
     pub invalid: usize,
     /// Digests of empty content, never looked up.
@@ -85,8 +134,11 @@ pub fn extract_hashes(record: &Record) -> RecordHashes {
         match FileHash::parse_as(field.kind, raw.trim()) {
             Ok(hash) if hash.is_empty_content() => out.empty += 1,
             Ok(hash) => match out.hashes.iter_mut().find(|(h, _)| *h == hash) {
-                Some((_, fields)) => fields.push(*field),
-                None => out.hashes.push((hash, vec![*field])),
+                Some((_, fields)) => {
+                    let kept = fields.push(*field);
+                    debug_assert!(kept, "a hash in more than its algorithm's two columns");
+                }
+                None => out.hashes.push((hash, HashFields::one(*field))),
             },
             Err(_) => out.invalid += 1,
         }

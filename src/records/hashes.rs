@@ -1,7 +1,9 @@
 //! File-hash newtypes: [`Md5`], [`Sha1`], [`Sha256`] and the sum type [`FileHash`].
 //!
 //! Each newtype accepts hex of the right length in any case and holds it lowercase, so that two
-//! spellings of one hash compare equal and only validated values ever reach MISP.
+//! spellings of one hash compare equal and only validated values ever reach MISP. The hex is held
+//! inline, in an array of its length: a hash is made, copied, hashed and compared without the
+//! heap (issue 14: the `String` of before was an allocation per hash and per copy of a lookup key).
 
 use std::fmt;
 
@@ -62,18 +64,21 @@ impl fmt::Display for HashType {
     }
 }
 
-fn lower_hex(value: &str, kind: HashType) -> Result<String, HashError> {
-    if value.len() != kind.hex_len() {
+/// `value` as lowercase hex of `N` characters in `kind`'s length, or why it is not.
+fn lower_hex<const N: usize>(value: &str, kind: HashType) -> Result<[u8; N], HashError> {
+    debug_assert_eq!(N, kind.hex_len());
+    let Ok(bytes) = <&[u8; N]>::try_from(value.as_bytes()) else {
         return Err(HashError::WrongLength {
             kind,
             expected: kind.hex_len(),
             actual: value.chars().count(),
         });
-    }
-    if !value.bytes().fold(true, |hex, b| hex & is_hex(b)) {
+    };
+    if !bytes.iter().fold(true, |hex, &b| hex & is_hex(b)) {
         return Err(HashError::NotHex);
     }
-    Ok(value.to_ascii_lowercase())
+    // Hex digits already have the 0x20 bit; hex letters gain it (A-F to a-f).
+    Ok(bytes.map(|b| b | 0x20))
 }
 
 /// `u8::is_ascii_hexdigit` without branches, so that checking a whole hash (with `fold`, no
@@ -84,11 +89,10 @@ const fn is_hex(b: u8) -> bool {
 }
 
 macro_rules! hash_newtype {
-    ($name:ident, $kind:expr, $doc:literal) => {
+    ($name:ident, $kind:expr, $len:literal, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $len]);
 
         impl $name {
             /// Accepts hex of the right length in any case; holds it lowercase.
@@ -99,7 +103,22 @@ macro_rules! hash_newtype {
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
+                // Only `parse` makes one, from ASCII hex: never the empty fallback.
+                std::str::from_utf8(&self.0).unwrap_or_default()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name))
+                    .field(&self.as_ref())
+                    .finish()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_ref())
             }
         }
     };
@@ -108,16 +127,19 @@ macro_rules! hash_newtype {
 hash_newtype!(
     Md5,
     HashType::Md5,
+    32,
     "An MD5 digest as 32 lowercase hex characters."
 );
 hash_newtype!(
     Sha1,
     HashType::Sha1,
+    40,
     "A SHA-1 digest as 40 lowercase hex characters."
 );
 hash_newtype!(
     Sha256,
     HashType::Sha256,
+    64,
     "A SHA-256 digest as 64 lowercase hex characters."
 );
 

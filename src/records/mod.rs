@@ -21,7 +21,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 
 pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
 pub use depth::{first_value_closes, json_depth_exceeds};
-pub use extract::{HashField, HashRole, RecordHashes, extract_hashes};
+pub use extract::{HashField, HashFields, HashRole, RecordHashes, extract_hashes};
 #[cfg(feature = "service")]
 pub use hashes::Seeded;
 pub use hashes::{FileHash, HashError, HashType, Md5, Sha1, Sha256};

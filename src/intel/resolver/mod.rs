@@ -178,6 +178,7 @@ impl Resolver {
             HashSet::with_capacity_and_hasher(hashes.len(), Seeded::default());
         out.verdicts.reserve(hashes.len());
         let known_misses = self.source.known_misses(hashes);
+        let mut candidates: Vec<&LookupKey> = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
             if !seen.insert(hash) {
                 continue;
@@ -189,12 +190,17 @@ impl Resolver {
                 out.verdicts.insert(hash.clone(), Verdict::default());
                 continue;
             }
-            if let Some(v) = self.cache.get(hash).await {
-                out.cache_hits += 1;
-                out.verdicts.insert(hash.clone(), v);
-                continue;
+            candidates.push(hash);
+        }
+        let cached = self.cache.get_many(&candidates).await;
+        for (hash, verdict) in candidates.into_iter().zip(cached) {
+            match verdict {
+                Some(v) => {
+                    out.cache_hits += 1;
+                    out.verdicts.insert(hash.clone(), v);
+                }
+                None => pending.push(hash.clone()),
             }
-            pending.push(hash.clone());
         }
         pending
     }
