@@ -42,7 +42,12 @@ pub enum TriggerError {
 /// mostly base64. Accepts exactly what the `base64` crate's padded, canonical `STANDARD` accepts
 /// (tested below).
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(4) || s.starts_with(['{', '[']) {
+    decode_base64_bytes(s.as_bytes())
+}
+
+/// [`decode_base64`] of bytes (the host's escaped text, read in place by `host::invocation`).
+pub(super) fn decode_base64_bytes(s: &[u8]) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(4) || s.starts_with(b"{") || s.starts_with(b"[") {
         return None;
     }
     base64_simd::STANDARD.decode_to_vec(s).ok()

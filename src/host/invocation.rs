@@ -9,6 +9,12 @@
 //! decoded straight into its event's bytes. At most the body and the decoded events are held;
 //! the caller drops the body as soon as this returns. Any other shape of the trigger value goes
 //! through [`decode_events`] as before.
+//!
+//! The shape the host writes for `dataType: binary`, `"[\"<base64>\",\"<base64>\"]"` with no
+//! whitespace and nothing in the base64 escaped (Newtonsoft.Json escapes neither `/` nor `+`,
+//! `docs/sources.md` §1), is read faster still ([`binary_items`]): each item is decoded from the
+//! escaped text where it lies, with no unescaping and no second JSON parse (issue 14). Anything
+//! else about the text sends it down the general path, which gives the same events.
 
 use std::collections::HashMap;
 
@@ -17,7 +23,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::events::{array_item, encoding_of};
+use super::events::{array_item, decode_base64_bytes, encoding_of};
 use super::{EventBody, EventEncoding, TriggerError, TriggerMetadata, decode_events};
 
 /// An invocation decoded down to its events.
@@ -68,7 +74,9 @@ pub fn decode_invocation(mut body: Vec<u8>, binding: &str) -> Result<Invocation,
     };
     let metadata = TriggerMetadata::parse(&metadata);
     let raw = &mut body[range];
-    let (encoding, events) = if raw.first() == Some(&b'"') {
+    let (encoding, events) = if let Some(events) = binary_items(raw) {
+        (EventEncoding::Binary, events)
+    } else if raw.first() == Some(&b'"') {
         let len = unescape_in_place(raw)
             .ok_or_else(|| TriggerError::Shape("a malformed JSON string".into()))?;
         let inner = &raw[..len];
@@ -89,6 +97,30 @@ pub fn decode_invocation(mut body: Vec<u8>, binding: &str) -> Result<Invocation,
         encoding,
         events,
     })
+}
+
+/// The events of `"[\"<base64>\",…]"` exactly (one item at least, each valid base64), read from
+/// the escaped JSON text itself; `None` for any other text, which the general path then reads.
+fn binary_items(raw: &[u8]) -> Option<Vec<EventBody>> {
+    let mut rest = raw.strip_prefix(b"\"[")?.strip_suffix(b"]\"")?;
+    let mut events = Vec::new();
+    loop {
+        let item = rest.strip_prefix(b"\\\"")?;
+        // Base64 holds neither a quote nor a backslash: the first of them ends the item.
+        let end = memchr::memchr2(b'"', b'\\', item)?;
+        if item.get(end..end + 2)? != b"\\\"" {
+            return None;
+        }
+        events.push(EventBody {
+            bytes: decode_base64_bytes(&item[..end])?,
+        });
+        rest = &item[end + 2..];
+        match rest.split_first() {
+            None => return Some(events),
+            Some((b',', more)) => rest = more,
+            Some(_) => return None,
+        }
+    }
 }
 
 fn utf8(bytes: &[u8]) -> Result<String, TriggerError> {

@@ -160,6 +160,74 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    /// The host's binary shape read in place (`binary_items`) against the general path, on
+    /// texts near that shape: escaped slashes, bad padding, empty items, spaces, stray commas.
+    #[test]
+    fn the_binary_fast_path_gives_what_the_general_path_gives(
+        parts in proptest::collection::vec(proptest::sample::select(vec![
+            "\\\"", "aGk=", "aGVsbG8gd29ybGQ=", "eyJhIjoxfQ==", "AAAA", "++//", "\\/", "=", "A",
+            ",", " ", "[", "]", "{}", "\\u0041", "\\n",
+        ]), 0..16),
+        open in proptest::sample::select(vec!["[", "", " [", "[\\\""]),
+        close in proptest::sample::select(vec!["]", "", "] ", "\\\"]"]),
+    ) {
+        let text = format!("\"{open}{}{close}\"", parts.concat());
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            return Ok(());
+        };
+        let body = format!(r#"{{"Data":{{"events":{text}}},"Metadata":{{}}}}"#).into_bytes();
+        let fast = decode_invocation(body, "events").map(|i| (i.encoding, i.events));
+        proptest::prop_assert_eq!(fast, decode_events(&value).map_err(InvocationError::from));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The host's own shape with random bodies, some items spoiled: the fast path reads exactly
+    /// the texts whose every item is base64, and its events are the general path's.
+    #[test]
+    fn host_shaped_batches_take_the_fast_path_when_every_item_is_base64(
+        bodies in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 1..6),
+        spoil in proptest::option::of((0usize..6, proptest::sample::select(vec!["\\/", "=", "!", " ", "\\u002B"]))),
+    ) {
+        use base64::Engine;
+        let mut items: Vec<String> = bodies.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)).collect();
+        if let Some((at, with)) = spoil {
+            let n = items.len();
+            items[at % n].push_str(with);
+        }
+        let text = format!(r#""[\"{}\"]""#, items.join(r#"\",\""#));
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let expected = decode_events(&value).unwrap();
+        let all_base64 = expected.0 == EventEncoding::Binary;
+        proptest::prop_assert_eq!(binary_items(text.as_bytes()).is_some(), all_base64, "{}", text);
+        let body = format!(r#"{{"Data":{{"events":{text}}},"Metadata":{{}}}}"#).into_bytes();
+        let got = decode_invocation(body, "events").unwrap();
+        proptest::prop_assert_eq!((got.encoding, got.events), expected);
+    }
+}
+
+#[test]
+fn the_hosts_binary_shape_is_read_in_place() {
+    let text = r#""[\"aGk=\",\"aGVsbG8gd29ybGQ=\"]""#;
+    assert_eq!(
+        binary_items(text.as_bytes()).map(|e| e.into_iter().map(|b| b.bytes).collect::<Vec<_>>()),
+        Some(vec![b"hi".to_vec(), b"hello world".to_vec()])
+    );
+    for other in [
+        r#""[]""#,
+        r#""[\"aGk=\", \"aGk=\"]""#,
+        r#""[\"a\/k=\"]""#,
+        r#""[\"aGk\"]""#,
+    ] {
+        assert_eq!(binary_items(other.as_bytes()), None, "{other}");
+    }
+}
+
 #[test]
 fn a_missing_binding_or_a_body_that_is_not_an_envelope_is_an_error() {
     let body = serde_json::to_vec(&json!({"Data": {"other": "x"}})).unwrap();
