@@ -8,14 +8,24 @@ use crate::intel::LookupKey;
 use crate::intel::network::lookup_keys;
 use crate::records::{HashFields, Record, extract_hashes, json_depth_exceeds, parse_body};
 
+/// Where a key found in a record sits among the keys the batch asks about (`distinct` sets it;
+/// the verdict is then read by place, `Resolution::verdict`); [`NOT_ASKED`] until then, and for
+/// an allowlisted key.
+pub(super) type Place = usize;
+pub(super) const NOT_ASKED: Place = usize::MAX;
+
+/// A network indicator found in a record, with each key it is looked up under and that key's
+/// place.
+pub(super) type FoundKeys = (FoundIndicator, Vec<(LookupKey, Place)>);
+
 /// One decoded event: its records, and each record's hashes with the columns they were in, and
 /// its network indicators (issue 15).
 pub(super) struct Parsed {
     pub records: Vec<Record>,
     /// Each hash as its lookup key (built once here, never cloned to be looked up).
-    pub hashes: Vec<Vec<(LookupKey, HashFields)>>,
+    pub hashes: Vec<Vec<(LookupKey, HashFields, Place)>>,
     /// Each network indicator with the keys it is looked up under (built once here).
-    pub indicators: Vec<Vec<(FoundIndicator, Vec<LookupKey>)>>,
+    pub indicators: Vec<Vec<FoundKeys>>,
 }
 
 impl Parsed {
@@ -31,7 +41,7 @@ impl Parsed {
             hashes.push(
                 h.hashes
                     .into_iter()
-                    .map(|(hash, fields)| (LookupKey::Hash(hash), fields))
+                    .map(|(hash, fields)| (LookupKey::Hash(hash), fields, NOT_ASKED))
                     .collect(),
             );
             let n = record_indicators(r);
@@ -43,7 +53,7 @@ impl Parsed {
                     .into_iter()
                     .map(|f| {
                         let keys = lookup_keys(&f.indicator);
-                        (f, keys)
+                        (f, keys.into_iter().map(|k| (k, NOT_ASKED)).collect())
                     })
                     .collect(),
             );

@@ -50,13 +50,14 @@ pub(super) fn judge(
             }
         };
         for (record, hashes) in p.records.iter().zip(&p.hashes) {
-            for (key, fields) in hashes {
+            for (key, fields, place) in hashes {
                 if let Some(e) = resolution.unanswered.get(key) {
                     unanswered += 1;
                     first_error.get_or_insert(e);
                     continue;
                 }
-                let Some(verdict) = resolution.verdicts.get(key).filter(|v| !v.is_empty()) else {
+                let Some(verdict) = resolution.verdict(*place, key).filter(|v| !v.is_empty())
+                else {
                     continue;
                 };
                 let Some(hash) = key.as_hash() else { continue };
@@ -72,15 +73,14 @@ pub(super) fn judge(
                 .filter(|(f, _)| !allowlist.covers(&f.indicator))
             {
                 let mut hits: Vec<IntelHit> = Vec::new();
-                for key in keys {
+                for (key, place) in keys {
                     if let Some(e) = resolution.unanswered.get(key) {
                         unanswered += 1;
                         first_error.get_or_insert(e);
                         continue;
                     }
                     let verdict = resolution
-                        .verdicts
-                        .get(key)
+                        .verdict(*place, key)
                         .into_iter()
                         .flat_map(|v| v.iter());
                     for hit in verdict.filter(|h| applies(h, &f.indicator, f.port)) {

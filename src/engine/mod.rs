@@ -142,8 +142,8 @@ impl Engine {
                     events: events.len(),
                     ..BatchSummary::default()
                 };
-                let (parsed, fates) = decode::decode(&events, &limits, &mut summary);
-                let distinct = distinct::distinct(&parsed, &allowlist, &mut summary);
+                let (mut parsed, fates) = decode::decode(&events, &limits, &mut summary);
+                let distinct = distinct::distinct(&mut parsed, &allowlist, &mut summary);
                 (events, parsed, fates, distinct, summary)
             })
             .await;

@@ -21,12 +21,12 @@ impl Engine {
             records: records.len(),
             ..BatchSummary::default()
         };
-        let parsed: Vec<Option<Parsed>> = records
+        let mut parsed: Vec<Option<Parsed>> = records
             .into_iter()
             .map(|record| Some(Parsed::of(vec![record], &mut summary)))
             .collect();
         let mut fates = vec![None; parsed.len()];
-        let distinct = distinct::distinct(&parsed, &self.allowlist, &mut summary);
+        let distinct = distinct::distinct(&mut parsed, &self.allowlist, &mut summary);
         let resolution = if distinct.is_empty() {
             Resolution::default()
         } else {

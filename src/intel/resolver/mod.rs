@@ -11,7 +11,8 @@
 mod cache;
 mod inflight;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +37,12 @@ const MAX_ROUNDS: usize = 8;
 /// The answer to one invocation's lookup.
 #[derive(Debug, Default)]
 pub struct Resolution {
-    /// Hashes answered, with their verdicts (empty verdict: a miss).
+    /// Verdicts known without asking (the cache, the source's known misses), by the place of
+    /// their key in the keys resolved: read by place, with no hashing (issue 14: a warm batch is
+    /// all cache hits, and two map operations per key were a tenth of it).
+    pub known: Vec<Option<Verdict>>,
+    /// Keys answered by a request (this invocation's or another's it waited for), with their
+    /// verdicts (empty verdict: a miss).
     pub verdicts: HashMap<LookupKey, Verdict, Seeded>,
     /// Hashes not answered, with why.
     pub unanswered: HashMap<LookupKey, IntelError, Seeded>,
@@ -46,6 +52,29 @@ pub struct Resolution {
     pub requests: usize,
     /// Hashes answered by another invocation's request.
     pub shared: usize,
+}
+
+impl Resolution {
+    /// The verdict of `key`, the key at `place` in the keys resolved (any place past them, for a
+    /// key that was not among them, finds only what was asked).
+    pub fn verdict(&self, place: usize, key: &LookupKey) -> Option<&Verdict> {
+        match self.known.get(place) {
+            Some(Some(v)) => Some(v),
+            _ => self.verdicts.get(key),
+        }
+    }
+
+    /// The verdict of `key`, one of the keys resolved (`keys`), by a search for its place: for
+    /// tests and callers that kept no places.
+    pub fn verdict_of(&self, keys: &[LookupKey], key: &LookupKey) -> Option<&Verdict> {
+        let place = keys.iter().position(|k| k == key).unwrap_or(usize::MAX);
+        self.verdict(place, key)
+    }
+
+    /// Keys answered, however.
+    pub fn answered(&self) -> usize {
+        self.known.iter().flatten().count() + self.verdicts.len()
+    }
 }
 
 /// A cached, deduplicating front for a threat-intel source.
@@ -115,8 +144,8 @@ impl Resolver {
                 after: self.settings.deadline,
                 last: self.breaker.last_failure().map(Box::new),
             };
-            for hash in hashes {
-                if !out.verdicts.contains_key(hash) {
+            for (place, hash) in hashes.iter().enumerate() {
+                if out.verdict(place, hash).is_none() {
                     out.unanswered
                         .entry(hash.clone())
                         .or_insert_with(|| why.clone());
@@ -174,33 +203,46 @@ impl Resolver {
     /// returns the rest, each once.
     async fn answer_known(&self, hashes: &[LookupKey], out: &mut Resolution) -> Vec<LookupKey> {
         let mut pending = Vec::new();
-        let mut seen: HashSet<&LookupKey, Seeded> =
-            HashSet::with_capacity_and_hasher(hashes.len(), Seeded::default());
-        out.verdicts.reserve(hashes.len());
+        // Each key's first place; a key given twice is answered at both.
+        let mut first: HashMap<&LookupKey, usize, Seeded> =
+            HashMap::with_capacity_and_hasher(hashes.len(), Seeded::default());
+        let mut again: Vec<(usize, usize)> = Vec::new();
+        out.known = vec![None; hashes.len()];
         let known_misses = self.source.known_misses(hashes);
         let mut candidates: Vec<&LookupKey> = Vec::with_capacity(hashes.len());
+        let mut places: Vec<usize> = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
-            if !seen.insert(hash) {
-                continue;
+            match first.entry(hash) {
+                Entry::Occupied(at) => {
+                    again.push((i, *at.get()));
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
             }
             if known_misses
                 .as_ref()
                 .is_some_and(|m| m.get(i) == Some(&true))
             {
-                out.verdicts.insert(hash.clone(), Verdict::default());
+                out.known[i] = Some(Verdict::default());
                 continue;
             }
             candidates.push(hash);
+            places.push(i);
         }
         let cached = self.cache.get_many(&candidates).await;
-        for (hash, verdict) in candidates.into_iter().zip(cached) {
+        for ((hash, place), verdict) in candidates.into_iter().zip(places).zip(cached) {
             match verdict {
                 Some(v) => {
                     out.cache_hits += 1;
-                    out.verdicts.insert(hash.clone(), v);
+                    out.known[place] = Some(v);
                 }
                 None => pending.push(hash.clone()),
             }
+        }
+        for (i, at) in again {
+            out.known[i] = out.known[at].clone();
         }
         pending
     }
@@ -321,6 +363,26 @@ mod tests {
             failures: AtomicUsize::new(failures),
             delay,
         })
+    }
+
+    #[tokio::test]
+    async fn cached_verdicts_are_read_by_place_and_a_key_given_twice_at_both() {
+        let src = fake(false, Duration::ZERO);
+        let r = Resolver::new(src.clone(), LookupSettings::default());
+        let keys = hashes(3);
+        r.resolve(&keys).await;
+        let twice = vec![keys[0].clone(), keys[1].clone(), keys[0].clone()];
+        let res = r.resolve(&twice).await;
+        assert_eq!((res.cache_hits, res.requests), (2, 0));
+        assert!(res.verdicts.is_empty(), "nothing was asked");
+        let len = |place: usize| res.verdict(place, &twice[place]).map(|v| v.len());
+        assert_eq!((len(0), len(1), len(2)), (Some(1), Some(0), Some(1)));
+        assert_eq!(res.answered(), 3);
+        assert_eq!(
+            res.verdict_of(&twice, &keys[2]),
+            None,
+            "not among those resolved"
+        );
     }
 
     #[tokio::test]

@@ -397,14 +397,21 @@ async fn through_the_resolver_misses_cost_no_lookup_and_hits_one_request() {
     let before = s.requests();
     let misses: Vec<LookupKey> = (100..110).map(|n| key(&h(n, 64))).collect();
     let r = resolver.resolve(&misses).await;
-    assert_eq!((r.verdicts.len(), r.requests, r.cache_hits), (10, 0, 0));
-    assert!(r.verdicts.values().all(|v| v.is_empty()));
+    assert_eq!((r.answered(), r.requests, r.cache_hits), (10, 0, 0));
+    assert!(
+        r.known
+            .iter()
+            .all(|v| v.as_ref().is_some_and(|v| v.is_empty()))
+    );
     assert_eq!(s.requests(), before);
     let mut mixed = misses.clone();
     mixed.push(key(&h(2, 64)));
     let r = resolver.resolve(&mixed).await;
     assert_eq!(r.requests, 1, "one request, for the hit's context");
-    assert_eq!(r.verdicts[&key(&h(2, 64))].len(), 1);
+    assert_eq!(
+        r.verdict_of(&mixed, &key(&h(2, 64))).map(|v| v.len()),
+        Some(1)
+    );
 }
 
 /// The rules of every source: the lists of `MISP_WARNINGLISTS_DIR` keep a pulled attribute out of
