@@ -45,9 +45,20 @@ fn places(
     allowlist: &Allowlist,
     summary: &mut BatchSummary,
 ) -> (Vec<LookupKey>, Vec<Place>) {
-    let mut distinct: Vec<LookupKey> = Vec::new();
-    let mut order: Vec<Place> = Vec::new();
-    let mut places: HashMap<&LookupKey, Place, Seeded> = HashMap::default();
+    // Sized once for every key found (a map grown from empty rehashed six times a batch).
+    let found: usize = parsed
+        .iter()
+        .flatten()
+        .map(|p| {
+            let hashes: usize = p.hashes.iter().map(Vec::len).sum();
+            let net: usize = p.indicators.iter().flatten().map(|(_, k)| k.len()).sum();
+            hashes + net
+        })
+        .sum();
+    let mut distinct: Vec<LookupKey> = Vec::with_capacity(found);
+    let mut order: Vec<Place> = Vec::with_capacity(found);
+    let mut places: HashMap<&LookupKey, Place, Seeded> =
+        HashMap::with_capacity_and_hasher(found, Seeded::default());
     for (key, _, _) in parsed
         .iter()
         .flatten()
