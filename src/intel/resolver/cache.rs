@@ -26,6 +26,13 @@ use crate::intel::Verdict;
 use crate::intel::config::LookupSettings;
 use crate::records::Seeded;
 
+/// Entries the front map has room for from the start (fewer when the capacity is smaller).
+/// Growing re-hashes every entry under the write lock: at 28,000 and 57,000 entries that held a
+/// cold batch for 3–9 ms (issue 14's cold p99, BENCHMARKS.md "Part 3"). Room for 131,072 costs
+/// their control bytes (128 KiB resident) and address space for the rest, which stays untouched
+/// until used.
+const FRONT_START: u64 = 1 << 17;
+
 /// One read in this many also reads moka (for its frequency sketch).
 const READ_SAMPLE: u64 = 16;
 
@@ -73,7 +80,11 @@ pub(super) struct VerdictCache<K> {
 
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> VerdictCache<K> {
     pub(super) fn new(settings: &LookupSettings) -> Self {
-        let front: Front<K> = Arc::default();
+        let initial = usize::try_from(settings.capacity.min(FRONT_START)).unwrap_or(0);
+        let front: Front<K> = Arc::new(RwLock::new(HashMap::with_capacity_and_hasher(
+            initial,
+            Seeded::default(),
+        )));
         let mirror = Arc::clone(&front);
         let back = moka::future::Cache::builder()
             .max_capacity(settings.capacity)
@@ -210,6 +221,17 @@ mod tests {
             ..Default::default()
         })]
         .into()
+    }
+
+    #[test]
+    fn the_front_map_starts_with_room_up_to_the_capacity_and_never_grows_before_it() {
+        let long = Duration::from_secs(3600);
+        let room = |capacity| {
+            let cache = VerdictCache::<u32>::new(&settings(capacity, long, long));
+            cache.front.read().unwrap().capacity() as u64
+        };
+        assert!(room(1_000_000) >= FRONT_START);
+        assert!((10..FRONT_START).contains(&room(10)), "{}", room(10));
     }
 
     #[tokio::test]
