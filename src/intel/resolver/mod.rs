@@ -209,6 +209,9 @@ impl Resolver {
         let mut again: Vec<(usize, usize)> = Vec::new();
         out.known = vec![None; hashes.len()];
         let known_misses = self.source.known_misses(hashes);
+        // One empty verdict for every known miss (a snapshot's whole warm batch): each made on
+        // its own was an allocation, and its drop a free, per key.
+        let miss = Verdict::default();
         let mut candidates: Vec<&LookupKey> = Vec::with_capacity(hashes.len());
         let mut places: Vec<usize> = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
@@ -225,7 +228,7 @@ impl Resolver {
                 .as_ref()
                 .is_some_and(|m| m.get(i) == Some(&true))
             {
-                out.known[i] = Some(Verdict::default());
+                out.known[i] = Some(miss.clone());
                 continue;
             }
             candidates.push(hash);

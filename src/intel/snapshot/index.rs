@@ -319,6 +319,30 @@ impl Index {
         }
     }
 
+    /// Whether any attribute holds each of `hashes` ([`Self::contains`] for a batch: each table
+    /// asked once for all its digests, `Table::contains_many`).
+    pub fn contains_all(&self, hashes: &[&FileHash]) -> Vec<bool> {
+        let mut out = vec![false; hashes.len()];
+        let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, h) in hashes.iter().enumerate() {
+            match digest_of(h) {
+                Digest::Md5(d) => md5.push((i, d)),
+                Digest::Sha1(d) => sha1.push((i, d)),
+                Digest::Sha256(d) => sha256.push((i, d)),
+            }
+        }
+        fn fill<const N: usize>(t: &Table<N>, asked: Vec<(usize, [u8; N])>, out: &mut [bool]) {
+            let (places, digests): (Vec<usize>, Vec<[u8; N]>) = asked.into_iter().unzip();
+            for (i, held) in places.into_iter().zip(t.contains_many(&digests)) {
+                out[i] = held;
+            }
+        }
+        fill(&self.md5, md5, &mut out);
+        fill(&self.sha1, sha1, &mut out);
+        fill(&self.sha256, sha256, &mut out);
+        out
+    }
+
     /// Whether any attribute holds `hash`.
     pub fn contains(&self, hash: &FileHash) -> bool {
         match digest_of(hash) {

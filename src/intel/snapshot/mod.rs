@@ -56,6 +56,7 @@ use super::config::{MispMode, MispSettings};
 use super::misp::MispIntel;
 use super::policy::RetryPolicy;
 use super::{Hits, IntelError, LookupKey, ThreatIntel};
+use crate::records::FileHash;
 pub use index::Index;
 pub use loader::RefreshReport;
 use loader::{Loader, Shared};
@@ -166,10 +167,12 @@ impl ThreatIntel for SnapshotIntel {
             MispMode::Hybrid if self.fresh() => self.index()?,
             _ => return None,
         };
+        let hashes: Vec<&FileHash> = keys.iter().filter_map(LookupKey::as_hash).collect();
+        let mut held = index.contains_all(&hashes).into_iter();
         Some(
             keys.iter()
                 .map(|k| match k {
-                    LookupKey::Hash(h) => !index.contains(h),
+                    LookupKey::Hash(_) => !held.next().unwrap_or(false),
                     LookupKey::Net(_) => index.lookup_key(k).is_empty(),
                 })
                 .collect(),

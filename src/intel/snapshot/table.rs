@@ -148,6 +148,27 @@ impl<const N: usize> Table<N> {
         &rest[..len]
     }
 
+    /// Whether each of `digests` is held: [`Self::find`] for many at once, in two passes (every
+    /// bucket's bounds, then each bucket's entries), so that the cache misses of different
+    /// digests overlap instead of following one another (a warm batch's ~450 miss checks
+    /// against a million IOCs, issue 14).
+    pub(super) fn contains_many(&self, digests: &[[u8; N]]) -> Vec<bool> {
+        let buckets: Vec<Range<usize>> = digests.iter().map(|d| self.bucket(d)).collect();
+        digests
+            .iter()
+            .zip(buckets)
+            .map(|(d, b)| {
+                let bucket = &self.entries[b];
+                if bucket.len() <= SCAN {
+                    bucket.iter().any(|e| e.digest == *d)
+                } else {
+                    let at = bucket.partition_point(|e| e.digest < *d);
+                    bucket.get(at).is_some_and(|e| e.digest == *d)
+                }
+            })
+            .collect()
+    }
+
     pub(super) fn entries(&self) -> &[Entry<N>] {
         &self.entries
     }
@@ -223,6 +244,10 @@ mod tests {
             for d in digests.iter().chain(&probes) {
                 prop_assert_eq!(found(&table, d), naive(&input, d));
             }
+            // The batch form answers as `find` does, key by key.
+            let asked: Vec<[u8; 16]> = probes.iter().chain(&digests).copied().collect();
+            let one_by_one: Vec<bool> = asked.iter().map(|d| !table.find(d).is_empty()).collect();
+            prop_assert_eq!(table.contains_many(&asked), one_by_one);
         }
     }
 
