@@ -2,9 +2,9 @@
 //!
 //! mimalloc asks the kernel for huge pages (`madvise(MADV_HUGEPAGE)`) on the memory it maps, and
 //! the kernel zeroes each 2 MiB page whole at its first touch. Measured with `examples/load`
-//! (BENCHMARKS.md, "Huge pages"): in a fresh process the first three batches spent 40–60 ms of
+//! (BENCHMARKS.md, "Part 3", step 1): in a fresh process the first three batches spent 40–60 ms of
 //! CPU each in the kernel's `clear_page_erms`, the cold batch at one partition was 5.8 ms of CPU
-//! instead of 2.6, its p99 86–94 ms instead of 58 ms, and idle RSS 17 MB instead of 10. So the
+//! instead of 2.7, its p99 86–94 ms instead of 58 ms, and idle RSS 17 MB instead of 10. So the
 //! allocator is built without that request (mimalloc's `no_thp` feature, Cargo.toml), and
 //! [`no_transparent_huge_pages`] turns huge pages off for the whole process, which also covers a
 //! kernel set to give them without being asked (`transparent_hugepage=always`).

@@ -71,7 +71,7 @@ impl Resolution {
         self.verdict(place, key)
     }
 
-    /// Keys answered, however.
+    /// Places answered, however (a key given twice counts twice).
     pub fn answered(&self) -> usize {
         self.known.iter().flatten().count() + self.verdicts.len()
     }
