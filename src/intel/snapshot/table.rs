@@ -134,7 +134,12 @@ impl<const N: usize> Table<N> {
 
     /// The entries holding `digest` (adjacent, since the table is sorted).
     pub(super) fn find(&self, digest: &[u8; N]) -> &[Entry<N>] {
-        let bucket = &self.entries[self.bucket(digest)];
+        self.find_in(self.bucket(digest), digest)
+    }
+
+    /// The entries holding `digest` within its bucket.
+    fn find_in(&self, bucket: Range<usize>, digest: &[u8; N]) -> &[Entry<N>] {
+        let bucket = &self.entries[bucket];
         let start = if bucket.len() <= SCAN {
             match bucket.iter().position(|e| e.digest == *digest) {
                 Some(i) => i,
@@ -157,15 +162,7 @@ impl<const N: usize> Table<N> {
         digests
             .iter()
             .zip(buckets)
-            .map(|(d, b)| {
-                let bucket = &self.entries[b];
-                if bucket.len() <= SCAN {
-                    bucket.iter().any(|e| e.digest == *d)
-                } else {
-                    let at = bucket.partition_point(|e| e.digest < *d);
-                    bucket.get(at).is_some_and(|e| e.digest == *d)
-                }
-            })
+            .map(|(d, b)| !self.find_in(b, d).is_empty())
             .collect()
     }
 
