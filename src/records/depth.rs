@@ -7,51 +7,48 @@
 /// with `memchr2` to their next quote or backslash rather than a byte at a time.
 pub fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
     let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        i += 1;
-        match b {
-            b'"' => match string_end(bytes, i) {
-                Some(end) => i = end,
-                // An unterminated string: the rest is inside it.
-                None => return false,
-            },
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+    brackets(bytes).any(|open| {
+        if open {
+            depth += 1;
+            depth > limit
+        } else {
+            depth = depth.saturating_sub(1);
+            false
         }
-    }
-    false
+    })
 }
 
 /// Whether the JSON value that starts `bytes` closes within them (strings and escapes skipped, as
 /// by [`json_depth_exceeds`]): how `scan` tells JSON lines from a document spread over lines.
 pub fn first_value_closes(bytes: &[u8]) -> bool {
     let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        i += 1;
-        match b {
-            b'"' => match string_end(bytes, i) {
-                Some(end) => i = end,
-                None => return false,
-            },
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return true;
-                }
-            }
-            _ => {}
+    brackets(bytes).any(|open| {
+        if open {
+            depth += 1;
+            false
+        } else {
+            depth = depth.saturating_sub(1);
+            depth == 0
         }
-    }
-    false
+    })
+}
+
+/// The brackets of JSON text outside its strings, in order: `true` for `{` or `[`, `false` for
+/// `}` or `]`. None after a string that does not close (the rest is inside it).
+fn brackets(bytes: &[u8]) -> impl Iterator<Item = bool> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let &b = bytes.get(i)?;
+            i += 1;
+            match b {
+                b'"' => i = string_end(bytes, i)?,
+                b'{' | b'[' => return Some(true),
+                b'}' | b']' => return Some(false),
+                _ => {}
+            }
+        }
+    })
 }
 
 /// The index just past the quote that closes the string whose text starts at `from`.
