@@ -11,8 +11,7 @@
 mod cache;
 mod inflight;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -200,13 +199,10 @@ impl Resolver {
     }
 
     /// Answers what needs no request (the source's known misses, the cache) into `out`, and
-    /// returns the rest, each once.
+    /// returns the rest, each once. A key given twice is answered at both places (and counted at
+    /// both); only the keys left to ask about are told apart, so the engine's keys, distinct
+    /// already, are not hashed into a map of their own again (issue 14).
     async fn answer_known(&self, hashes: &[LookupKey], out: &mut Resolution) -> Vec<LookupKey> {
-        let mut pending = Vec::new();
-        // Each key's first place; a key given twice is answered at both.
-        let mut first: HashMap<&LookupKey, usize, Seeded> =
-            HashMap::with_capacity_and_hasher(hashes.len(), Seeded::default());
-        let mut again: Vec<(usize, usize)> = Vec::new();
         out.known = vec![None; hashes.len()];
         let known_misses = self.source.known_misses(hashes);
         // One empty verdict for every known miss (a snapshot's whole warm batch): each made on
@@ -215,15 +211,6 @@ impl Resolver {
         let mut candidates: Vec<&LookupKey> = Vec::with_capacity(hashes.len());
         let mut places: Vec<usize> = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
-            match first.entry(hash) {
-                Entry::Occupied(at) => {
-                    again.push((i, *at.get()));
-                    continue;
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(i);
-                }
-            }
             if known_misses
                 .as_ref()
                 .is_some_and(|m| m.get(i) == Some(&true))
@@ -235,17 +222,18 @@ impl Resolver {
             places.push(i);
         }
         let cached = self.cache.get_many(&candidates).await;
+        let mut pending = Vec::new();
+        let mut asked: HashSet<&LookupKey, Seeded> = HashSet::default();
         for ((hash, place), verdict) in candidates.into_iter().zip(places).zip(cached) {
             match verdict {
                 Some(v) => {
                     out.cache_hits += 1;
                     out.known[place] = Some(v);
                 }
-                None => pending.push(hash.clone()),
+                // Asked once: a second claim of the same key would wait on itself.
+                None if asked.insert(hash) => pending.push(hash.clone()),
+                None => {}
             }
-        }
-        for (i, at) in again {
-            out.known[i] = out.known[at].clone();
         }
         pending
     }
@@ -376,7 +364,11 @@ mod tests {
         r.resolve(&keys).await;
         let twice = vec![keys[0].clone(), keys[1].clone(), keys[0].clone()];
         let res = r.resolve(&twice).await;
-        assert_eq!((res.cache_hits, res.requests), (2, 0));
+        assert_eq!(
+            (res.cache_hits, res.requests),
+            (3, 0),
+            "a place answered from the cache is a cache hit"
+        );
         assert!(res.verdicts.is_empty(), "nothing was asked");
         let len = |place: usize| res.verdict(place, &twice[place]).map(|v| v.len());
         assert_eq!((len(0), len(1), len(2)), (Some(1), Some(0), Some(1)));
@@ -386,6 +378,20 @@ mod tests {
             None,
             "not among those resolved"
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_not_cached_given_twice_is_asked_once_and_answered_at_both_places() {
+        let src = fake(false, Duration::ZERO);
+        let r = Resolver::new(src.clone(), LookupSettings::default());
+        let bad = hashes(1)[0].clone();
+        let twice = vec![bad.clone(), hashes(2)[1].clone(), bad.clone()];
+        let res = r.resolve(&twice).await;
+        assert_eq!(src.calls.load(Ordering::SeqCst), 1, "one chunk of two keys");
+        assert_eq!(res.verdicts.len(), 2, "each key asked once");
+        let len = |place: usize| res.verdict(place, &twice[place]).map(|v| v.len());
+        assert_eq!((len(0), len(1), len(2)), (Some(1), Some(0), Some(1)));
+        assert!(res.unanswered.is_empty());
     }
 
     #[tokio::test]
