@@ -55,8 +55,14 @@ struct Envelope<'a> {
 /// ignoring case). The body's bytes are reused as scratch space.
 pub fn decode_invocation(mut body: Vec<u8>, binding: &str) -> Result<Invocation, InvocationError> {
     let (range, metadata) = {
-        let envelope: Envelope<'_> =
-            serde_json::from_slice(&body).map_err(|e| InvocationError::Envelope(e.to_string()))?;
+        // As text when the body is UTF-8 (checked once, with SIMD): serde_json then does not
+        // check the events' raw text again as it borrows it (issue 14). Any other body is read
+        // as bytes, with the same answers as before.
+        let envelope: Envelope<'_> = match simdutf8::basic::from_utf8(&body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(&body),
+        }
+        .map_err(|e| InvocationError::Envelope(e.to_string()))?;
         let raw = envelope
             .data
             .get(binding)

@@ -247,3 +247,33 @@ fn a_missing_binding_or_a_body_that_is_not_an_envelope_is_an_error() {
     assert_eq!(inv.events[0].bytes, b"hi");
     assert_eq!(inv.metadata.events[0].sequence_number, Some(7));
 }
+
+#[test]
+fn an_envelope_read_as_text_or_as_bytes_gives_the_same_answers() {
+    let good = br#"{"Data":{"events":"[\"aGk=\"]"},"Metadata":{"SequenceNumberArray":"[7]"}}"#;
+    let inv = decode_invocation(good.to_vec(), "events").unwrap();
+    assert_eq!(
+        (inv.events[0].bytes.as_slice(), inv.encoding),
+        (&b"hi"[..], EventEncoding::Binary)
+    );
+    // Invalid UTF-8 in a metadata string: read as bytes, refused by serde_json as before.
+    let mut bad = br#"{"Data":{"events":"[\"aGk=\"]"},"Metadata":{"X":"?"}}"#.to_vec();
+    let at = bad.iter().position(|&b| b == b'?').unwrap();
+    bad[at] = 0xff;
+    let want = serde_json::from_slice::<serde_json::Value>(&bad)
+        .unwrap_err()
+        .to_string();
+    match decode_invocation(bad, "events") {
+        Err(InvocationError::Envelope(e)) => assert_eq!(e, want),
+        other => panic!("{other:?}"),
+    }
+    // A syntax error reads the same either way: text and bytes report one position.
+    let broken = br#"{"Data":{"events":"[\"aGk=\"]"},"Metadata":{"X":tru}}"#;
+    let want = serde_json::from_slice::<serde_json::Value>(broken)
+        .unwrap_err()
+        .to_string();
+    match decode_invocation(broken.to_vec(), "events") {
+        Err(InvocationError::Envelope(e)) => assert_eq!(e, want),
+        other => panic!("{other:?}"),
+    }
+}
