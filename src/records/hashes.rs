@@ -99,6 +99,11 @@ macro_rules! hash_newtype {
             pub fn parse(value: &str) -> Result<Self, HashError> {
                 lower_hex(value, $kind).map(Self)
             }
+
+            /// The lowercase hex, as bytes (no UTF-8 check, unlike `as_ref`).
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
         }
 
         impl AsRef<str> for $name {
@@ -190,7 +195,13 @@ impl FileHash {
 
     /// The digest of zero bytes: every empty file has it, so it is never worth a lookup.
     pub fn is_empty_content(&self) -> bool {
-        matches!(self.as_str(), EMPTY_MD5 | EMPTY_SHA1 | EMPTY_SHA256)
+        // Compared as bytes: `as_str` checks them for UTF-8 first, on every hash of a batch.
+        let (hex, empty) = match self {
+            FileHash::Md5(h) => (h.as_bytes(), EMPTY_MD5),
+            FileHash::Sha1(h) => (h.as_bytes(), EMPTY_SHA1),
+            FileHash::Sha256(h) => (h.as_bytes(), EMPTY_SHA256),
+        };
+        hex == empty.as_bytes()
     }
 }
 
@@ -253,6 +264,17 @@ mod tests {
             assert_eq!(h.as_str(), upper.to_ascii_lowercase());
             assert_eq!(h.kind(), kind);
             assert!(h.is_empty_content());
+        }
+        // Another algorithm's empty digest, or one digit off, is content.
+        for other in [
+            format!("{EMPTY_MD5}{}", "0".repeat(8)),
+            format!("{}0", &EMPTY_MD5[..31]),
+            format!("{}0", &EMPTY_SHA256[..63]),
+        ] {
+            assert!(
+                !FileHash::parse(&other).unwrap().is_empty_content(),
+                "{other}"
+            );
         }
     }
 
