@@ -6,7 +6,9 @@ use super::{BatchSummary, EventInput, Fate, Limits};
 use crate::indicator::columns::{FoundIndicator, record_indicators};
 use crate::intel::LookupKey;
 use crate::intel::network::lookup_keys;
-use crate::records::{HashFields, Record, extract_hashes, json_depth_exceeds, parse_body};
+use crate::records::{
+    HashFields, Record, extract_hashes, glance_body, json_depth_exceeds, parse_body,
+};
 
 /// Where a key found in a record sits among the keys the batch asks about (`distinct` sets it;
 /// the verdict is then read by place, `Resolution::verdict`); [`NOT_ASKED`] until then, and for
@@ -21,7 +23,10 @@ pub(super) type FoundKeys = (FoundIndicator, Vec<(LookupKey, Place)>);
 /// One decoded event: its records, and each record's hashes with the columns they were in, and
 /// its network indicators (issue 15).
 pub(super) struct Parsed {
+    /// The records; when `glance`, only what finding their keys needs ([`glance_body`]), and a
+    /// record that matches is decoded again in full for its match ([`Parsed::record`]).
     pub records: Vec<Record>,
+    pub glance: bool,
     /// Each hash as its lookup key (built once here, never cloned to be looked up).
     pub hashes: Vec<Vec<(LookupKey, HashFields, Place)>>,
     /// Each network indicator with the keys it is looked up under (built once here).
@@ -30,7 +35,7 @@ pub(super) struct Parsed {
 
 impl Parsed {
     /// Extracts what each record carries, counting into `summary`.
-    pub(super) fn of(records: Vec<Record>, summary: &mut BatchSummary) -> Self {
+    pub(super) fn of(records: Vec<Record>, glance: bool, summary: &mut BatchSummary) -> Self {
         let mut hashes = Vec::with_capacity(records.len());
         let mut indicators = Vec::with_capacity(records.len());
         for r in &records {
@@ -60,9 +65,33 @@ impl Parsed {
         }
         Parsed {
             records,
+            glance,
             hashes,
             indicators,
         }
+    }
+
+    /// Record `j` with every column this product reads: the record itself, or, for a glance,
+    /// that record of `body` decoded in full (once per event, into `full`).
+    pub(super) fn record<'a>(
+        &'a self,
+        j: usize,
+        body: &[u8],
+        full: &'a mut Option<Vec<Record>>,
+    ) -> &'a Record {
+        let glanced = &self.records[j];
+        if !self.glance {
+            return glanced;
+        }
+        let records = full.get_or_insert_with(|| match parse_body(body, usize::MAX) {
+            Ok(records) => records,
+            Err(e) => {
+                // A glance accepts only what a full decode accepts (records::body tests).
+                tracing::error!(error = %e, "an event a glance decoded did not decode in full");
+                Vec::new()
+            }
+        });
+        records.get(j).unwrap_or(glanced)
     }
 }
 
@@ -78,7 +107,7 @@ pub(super) fn decode(
         match records(i, event, limits) {
             Ok(records) => {
                 summary.records += records.len();
-                parsed.push(Some(Parsed::of(records, summary)));
+                parsed.push(Some(Parsed::of(records, true, summary)));
             }
             Err(reason) => {
                 fates[i] = Some(Fate::DeadLettered(reason));
@@ -108,6 +137,6 @@ fn records(i: usize, event: &EventInput, limits: &Limits) -> Result<Vec<Record>,
             limits.max_json_depth
         ))
     } else {
-        parse_body(&event.bytes, limits.max_records_per_event).map_err(|e| e.to_string())
+        glance_body(&event.bytes, limits.max_records_per_event).map_err(|e| e.to_string())
     }
 }

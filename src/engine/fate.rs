@@ -33,6 +33,7 @@ pub struct DeadEvent {
 /// indicator never matches, even through a key another indicator of the batch asked about.
 pub(super) fn judge(
     parsed: &[Option<Parsed>],
+    events: &[EventInput],
     resolution: &Resolution,
     allowlist: &Allowlist,
     fates: &mut [Option<Fate>],
@@ -41,6 +42,9 @@ pub(super) fn judge(
     let mut ids = HashSet::new();
     for (i, p) in parsed.iter().enumerate() {
         let Some(p) = p else { continue };
+        let body = events.get(i).map_or(&[][..], |e| &e.bytes[..]);
+        // The event's records in full, decoded once its first match needs them.
+        let mut full = None;
         let mut unanswered = 0;
         let mut first_error = None;
         let before = matches.len();
@@ -49,7 +53,7 @@ pub(super) fn judge(
                 matches.push(m);
             }
         };
-        for (record, hashes) in p.records.iter().zip(&p.hashes) {
+        for (j, hashes) in p.hashes.iter().enumerate() {
             for (key, fields, place) in hashes {
                 if let Some(e) = resolution.unanswered.get(key) {
                     unanswered += 1;
@@ -61,13 +65,14 @@ pub(super) fn judge(
                     continue;
                 };
                 let Some(hash) = key.as_hash() else { continue };
+                let record = p.record(j, body, &mut full);
                 emit(
                     MatchRecord::new(record, hash, fields, verdict),
                     &mut matches,
                 );
             }
         }
-        for (record, found) in p.records.iter().zip(&p.indicators) {
+        for (j, found) in p.indicators.iter().enumerate() {
             for (f, keys) in found
                 .iter()
                 .filter(|(f, _)| !allowlist.covers(&f.indicator))
@@ -90,6 +95,7 @@ pub(super) fn judge(
                     }
                 }
                 if !hits.is_empty() {
+                    let record = p.record(j, body, &mut full);
                     emit(MatchRecord::network(record, f, &hits), &mut matches);
                 }
             }

@@ -167,7 +167,7 @@ impl Engine {
                 summary.cache_hits = resolution.cache_hits;
                 summary.misp_requests = resolution.requests;
                 summary.unanswered = resolution.unanswered.len();
-                let matches = fate::judge(&parsed, &resolution, &judging, &mut fates);
+                let matches = fate::judge(&parsed, &events, &resolution, &judging, &mut fates);
                 drop(parsed);
                 let dead = fate::settle(fates, events, &mut summary);
                 summary.matches = matches.len();
@@ -256,6 +256,56 @@ mod tests {
             Just(Kind::NoHashes),
             Just(Kind::Garbage)
         ]
+    }
+
+    #[tokio::test]
+    async fn a_match_carries_the_columns_a_glance_left_out() {
+        let body = format!(
+            r#"{{"records":[{{"category":"AdvancedHunting-DeviceFileEvents","time":"t0","properties":{{"DeviceId":"dev-1","ReportId":7,"Timestamp":"2026-07-18T12:59:31Z","FileName":"x.exe","SHA1":"{}"}}}},{{"properties":{{"DeviceId":"dev-2","SHA1":"{}"}}}}]}}"#,
+            "c".repeat(40),
+            "b".repeat(40)
+        );
+        let events = vec![EventInput {
+            bytes: body.into_bytes(),
+            meta: Default::default(),
+        }];
+        let out = engine(false).process(events, false).await;
+        assert_eq!(out.matches.len(), 1, "{:?}", out.summary);
+        let m = &out.matches[0];
+        assert_eq!(
+            m.device_id.as_deref(),
+            Some("dev-2"),
+            "the second record's own columns"
+        );
+        assert_eq!(out.summary.matched_events, 1);
+        let first = format!(
+            r#"{{"records":[{{"category":"AdvancedHunting-DeviceFileEvents","properties":{{"DeviceId":"dev-1","ReportId":7,"Timestamp":"2026-07-18T12:59:31Z","FileName":"x.exe","SHA1":"{}"}}}}]}}"#,
+            "b".repeat(40)
+        );
+        let out = engine(false)
+            .process(
+                vec![EventInput {
+                    bytes: first.into_bytes(),
+                    meta: Default::default(),
+                }],
+                false,
+            )
+            .await;
+        let m = &out.matches[0];
+        assert_eq!(
+            (
+                m.device_id.as_deref(),
+                m.report_id.as_deref(),
+                m.timestamp.as_deref(),
+                m.file_name.as_deref()
+            ),
+            (
+                Some("dev-1"),
+                Some("7"),
+                Some("2026-07-18T12:59:31Z"),
+                Some("x.exe")
+            )
+        );
     }
 
     proptest! {

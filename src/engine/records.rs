@@ -23,7 +23,7 @@ impl Engine {
         };
         let mut parsed: Vec<Option<Parsed>> = records
             .into_iter()
-            .map(|record| Some(Parsed::of(vec![record], &mut summary)))
+            .map(|record| Some(Parsed::of(vec![record], false, &mut summary)))
             .collect();
         let mut fates = vec![None; parsed.len()];
         let distinct = distinct::distinct(&mut parsed, &self.allowlist, &mut summary);
@@ -35,8 +35,8 @@ impl Engine {
         summary.cache_hits = resolution.cache_hits;
         summary.misp_requests = resolution.requests;
         summary.unanswered = resolution.unanswered.len();
-        let matches = fate::judge(&parsed, &resolution, &self.allowlist, &mut fates);
         let events = vec![EventInput::default(); parsed.len()];
+        let matches = fate::judge(&parsed, &events, &resolution, &self.allowlist, &mut fates);
         let dead = fate::settle(fates, events, &mut summary);
         summary.matches = matches.len();
         summary.millis = started.elapsed().as_millis();

@@ -19,7 +19,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
-use super::{CATEGORY_PREFIX, Column, Loose, Properties, Record, Seen};
+use super::{CATEGORY_PREFIX, Column, Kept, Loose, Properties, PropertiesSeed, Record, Seen};
 
 /// Why an Event Hub body holds no Defender records. The text is the dead-letter reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,8 +52,16 @@ pub fn for_each_record<'de, D: Deserializer<'de>>(
     sink: &mut Sink<'_>,
     stopped: &mut Option<BodyError>,
 ) -> Result<(), D::Error> {
-    d.deserialize_any(Top { sink, stopped })
+    d.deserialize_any(Top::<FULL> { sink, stopped })
 }
+
+/// What a decode keeps of each record: every column this product reads ([`FULL`]), or only
+/// what finding its lookup keys needs ([`GLANCE`]: the table, the hash and the network columns).
+/// A glance reads every other value exactly as a full decode does, refusing the same bodies for
+/// the same reasons, but copies none of it (issue 14: those copies were most of a warm batch's
+/// allocations).
+pub(super) const FULL: bool = true;
+pub(super) const GLANCE: bool = false;
 
 /// Decodes one Event Hub body (or one small exported file) into its records: any number of
 /// top-level values separated by whitespace (which covers JSON lines with LF or CRLF endings),
@@ -64,18 +72,31 @@ pub fn for_each_record<'de, D: Deserializer<'de>>(
 /// other body is read as bytes, exactly as before: invalid UTF-8 in a column nobody reads is
 /// still no reason to refuse it.
 pub fn parse_body(bytes: &[u8], max_records: usize) -> Result<Vec<Record>, BodyError> {
+    parse::<FULL>(bytes, max_records)
+}
+
+/// [`parse_body`] keeping of each record only what finding its lookup keys needs: its table, its
+/// hash columns and its network columns; every other column is `Loose(None)`. The same bodies
+/// are accepted, with the same records in the same order; a body refused is refused with
+/// [`parse_body`]'s own reason (it is decoded again, fully, to say why). For the Event Hub's
+/// batches, where a record that matches is decoded again in full for its alert.
+pub fn glance_body(bytes: &[u8], max_records: usize) -> Result<Vec<Record>, BodyError> {
+    parse::<GLANCE>(bytes, max_records).or_else(|_| parse_body(bytes, max_records))
+}
+
+fn parse<const KEEP: bool>(bytes: &[u8], max_records: usize) -> Result<Vec<Record>, BodyError> {
     let bytes = strip_bom(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
     match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => parse_values(serde_json::Deserializer::from_str(text), max_records),
-        Err(_) => parse_values(serde_json::Deserializer::from_slice(bytes), max_records),
+        Ok(text) => parse_values::<_, KEEP>(serde_json::Deserializer::from_str(text), max_records),
+        Err(_) => parse_values::<_, KEEP>(serde_json::Deserializer::from_slice(bytes), max_records),
     }
 }
 
 /// The records of every top-level value `de` reads, up to `max_records`.
-fn parse_values<'de, R: serde_json::de::Read<'de>>(
+fn parse_values<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
     mut de: serde_json::Deserializer<R>,
     max_records: usize,
 ) -> Result<Vec<Record>, BodyError> {
@@ -89,7 +110,11 @@ fn parse_values<'de, R: serde_json::de::Read<'de>>(
             records.push(r);
             Ok(())
         };
-        if let Err(e) = for_each_record(&mut de, &mut sink, &mut stopped) {
+        let top = Top::<KEEP> {
+            sink: &mut sink,
+            stopped: &mut stopped,
+        };
+        if let Err(e) = (&mut de).deserialize_any(top) {
             return Err(stopped.take().unwrap_or_else(|| classify(e)));
         }
         if de.end().is_ok() {
@@ -120,12 +145,12 @@ fn emit<E: de::Error>(
 }
 
 /// A top-level value: one object, or an array of objects.
-struct Top<'a, 's> {
+struct Top<'a, 's, const KEEP: bool> {
     sink: &'a mut Sink<'s>,
     stopped: &'a mut Option<BodyError>,
 }
 
-impl<'de> Visitor<'de> for Top<'_, '_> {
+impl<'de, const KEEP: bool> Visitor<'de> for Top<'_, '_, KEEP> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -133,7 +158,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        Object {
+        Object::<KEEP> {
             sink: self.sink,
             stopped: self.stopped,
             nested: true,
@@ -144,7 +169,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
-            let item = Object {
+            let item = Object::<KEEP> {
                 sink: &mut *self.sink,
                 stopped: &mut *self.stopped,
                 nested: true,
@@ -159,14 +184,14 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
 
 /// One object: an envelope or a hunting answer (when `nested`), a record, or a flat row.
 /// `strict`: an object with neither `properties` nor a known column is refused.
-struct Object<'a, 's> {
+struct Object<'a, 's, const KEEP: bool> {
     sink: &'a mut Sink<'s>,
     stopped: &'a mut Option<BodyError>,
     nested: bool,
     strict: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for Object<'_, '_> {
+impl<'de, const KEEP: bool> DeserializeSeed<'de> for Object<'_, '_, KEEP> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -174,7 +199,7 @@ impl<'de> DeserializeSeed<'de> for Object<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Object<'_, '_> {
+impl<'de, const KEEP: bool> Visitor<'de> for Object<'_, '_, KEEP> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -194,18 +219,18 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
             match key {
                 Key::Rows if self.nested => {
                     rows = true;
-                    map.next_value_seed(Rows {
+                    map.next_value_seed(Rows::<KEEP> {
                         sink: &mut *self.sink,
                         stopped: &mut *self.stopped,
                     })?;
                 }
                 Key::Category => category = map.next_value()?,
-                Key::Time => time = map.next_value()?,
-                Key::Properties => properties = Some(map.next_value()?),
+                Key::Time => time = map.next_value_seed(Kept(KEEP))?,
+                Key::Properties => properties = Some(map.next_value_seed(PropertiesSeed::<KEEP>)?),
                 Key::Table => table = map.next_value()?,
                 Key::Column(column, _) => {
                     columns += 1;
-                    flat.fill(column, map.next_value()?);
+                    flat.fill(column, map.next_value_seed(Kept(KEEP || column.is_hash()))?);
                 }
                 Key::Net(slot) => {
                     columns += 1;
@@ -259,12 +284,12 @@ fn category_of(category: Loose, table: Loose) -> Loose {
 }
 
 /// The rows of `records` or `Results`, each handed on as it is read.
-struct Rows<'a, 's> {
+struct Rows<'a, 's, const KEEP: bool> {
     sink: &'a mut Sink<'s>,
     stopped: &'a mut Option<BodyError>,
 }
 
-impl<'de> DeserializeSeed<'de> for Rows<'_, '_> {
+impl<'de, const KEEP: bool> DeserializeSeed<'de> for Rows<'_, '_, KEEP> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -272,7 +297,7 @@ impl<'de> DeserializeSeed<'de> for Rows<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Rows<'_, '_> {
+impl<'de, const KEEP: bool> Visitor<'de> for Rows<'_, '_, KEEP> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -281,7 +306,7 @@ impl<'de> Visitor<'de> for Rows<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
-            let row = Object {
+            let row = Object::<KEEP> {
                 sink: &mut *self.sink,
                 stopped: &mut *self.stopped,
                 nested: false,

@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 /// A scalar column as text, or nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,42 +22,60 @@ impl Loose {
 
 impl<'de> Deserialize<'de> for Loose {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor)
+        d.deserialize_any(Kept(true))
     }
 }
 
-struct LooseVisitor;
+/// Reads a value as [`Loose`] does, keeping it (`Kept(true)`) or not (`Kept(false)`: the value
+/// is read, and refused, exactly as when kept, but nothing is copied; `Loose(None)` comes back).
+/// One visitor for both, so a glance at a record refuses just what a full read refuses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kept(pub bool);
 
-impl<'de> Visitor<'de> for LooseVisitor {
+impl<'de> DeserializeSeed<'de> for Kept {
+    type Value = Loose;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Kept {
+    fn text(self, make: impl FnOnce() -> String) -> Loose {
+        Loose(self.0.then(make))
+    }
+}
+
+impl<'de> Visitor<'de> for Kept {
     type Value = Loose;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_owned())))
+        Ok(self.text(|| v.to_owned()))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
-        Ok(Loose(Some(v)))
+        Ok(self.text(|| v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+        Ok(self.text(|| v.to_string()))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+        Ok(self.text(|| v.to_string()))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+        Ok(self.text(|| v.to_string()))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+        Ok(self.text(|| v.to_string()))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
         // A fractional or out-of-range number is no identifier we could quote exactly.
         Ok(Loose(None))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+        Ok(self.text(|| v.to_string()))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
         Ok(Loose(None))
@@ -64,7 +84,7 @@ impl<'de> Visitor<'de> for LooseVisitor {
         Ok(Loose(None))
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
-        Loose::deserialize(d)
+        d.deserialize_any(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}

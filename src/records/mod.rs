@@ -17,8 +17,9 @@ mod lenient;
 pub mod network;
 
 use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
+pub use body::glance_body;
 pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
 pub use depth::{first_value_closes, json_depth_exceeds};
 pub use extract::{HashField, HashFields, HashRole, RecordHashes, extract_hashes};
@@ -26,6 +27,7 @@ pub use extract::{HashField, HashFields, HashRole, RecordHashes, extract_hashes}
 pub use hashes::Seeded;
 pub use hashes::{FileHash, HashError, HashType, Md5, Sha1, Sha256};
 pub use instant::is_iso_instant;
+pub(crate) use lenient::Kept;
 pub use lenient::Loose;
 
 /// One row: `category` names the Advanced Hunting table, `properties` holds its columns.
@@ -146,6 +148,19 @@ impl Column {
 }
 
 impl Column {
+    /// Whether the column holds a file hash.
+    pub fn is_hash(self) -> bool {
+        matches!(
+            self,
+            Column::Sha1
+                | Column::Sha256
+                | Column::Md5
+                | Column::InitiatingProcessSha1
+                | Column::InitiatingProcessSha256
+                | Column::InitiatingProcessMd5
+        )
+    }
+
     /// A bit per spelling of a column, so that a record naming one twice is refused (two
     /// parsers could each take another of the values); `ReportId_long` and `ReportId_string`
     /// are spellings of their own, both present in Log Analytics rows.
@@ -235,8 +250,21 @@ impl Properties {
 
 impl<'de> Deserialize<'de> for Properties {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
+        PropertiesSeed::<true>.deserialize(d)
+    }
+}
+
+/// Reads `properties`, keeping every column this product reads (`KEEP`) or only the hash and
+/// network columns (a glance, `body::GLANCE`); either way each value is read as [`Loose`] reads
+/// it ([`Kept`]).
+pub(crate) struct PropertiesSeed<const KEEP: bool>;
+
+impl<'de, const KEEP: bool> DeserializeSeed<'de> for PropertiesSeed<KEEP> {
+    type Value = Properties;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Properties, D::Error> {
+        struct V<const KEEP: bool>;
+        impl<'de, const KEEP: bool> Visitor<'de> for V<KEEP> {
             type Value = Properties;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("the columns of a record (a JSON object)")
@@ -248,7 +276,7 @@ impl<'de> Deserialize<'de> for Properties {
                     match (column, net) {
                         (Some((c, bit)), _) => {
                             seen.once::<A::Error>(bit, spelling(bit))?;
-                            p.fill(c, map.next_value()?);
+                            p.fill(c, map.next_value_seed(Kept(KEEP || c.is_hash()))?);
                         }
                         (None, Some(slot)) => {
                             let Loose(value) = map.next_value()?;
@@ -265,7 +293,7 @@ impl<'de> Deserialize<'de> for Properties {
                 Ok(p)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V::<KEEP>)
     }
 }
 
