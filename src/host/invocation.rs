@@ -53,7 +53,15 @@ struct Envelope<'a> {
 
 /// Decodes the body of an invocation whose trigger binding is `binding` (matched exactly, then
 /// ignoring case). The body's bytes are reused as scratch space.
-pub fn decode_invocation(mut body: Vec<u8>, binding: &str) -> Result<Invocation, InvocationError> {
+pub fn decode_invocation(body: Vec<u8>, binding: &str) -> Result<Invocation, InvocationError> {
+    match host_shaped(&body, binding) {
+        Some(invocation) => Ok(invocation),
+        None => decode_general(body, binding),
+    }
+}
+
+/// [`decode_invocation`] of any body: the envelope parsed by serde_json, borrowing the body.
+fn decode_general(mut body: Vec<u8>, binding: &str) -> Result<Invocation, InvocationError> {
     let (range, metadata) = {
         // As text when the body is UTF-8 (checked once, with SIMD): serde_json then does not
         // check the events' raw text again as it borrows it (issue 14). Any other body is read
@@ -105,10 +113,55 @@ pub fn decode_invocation(mut body: Vec<u8>, binding: &str) -> Result<Invocation,
     })
 }
 
+/// The whole invocation when the body is exactly as the host writes it, `{"Data":{"<binding>":`
+/// then the binary shape ([`binary_items_at`]) then the rest of the envelope: the events are
+/// decoded where they lie, and serde_json reads the envelope with that string (nearly all of the
+/// body) taken out, instead of scanning it (11 % of a warm batch; issue 14). The text taken out
+/// is a valid JSON string by construction (base64 letters and `\"` escapes only), so the body is
+/// a valid envelope exactly when what is left is, with the same values. `None` for anything else
+/// (another shape, another binding's key, the key given twice, any error), which the general path
+/// then reads as before.
+fn host_shaped(body: &[u8], binding: &str) -> Option<Invocation> {
+    if !binding
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return None;
+    }
+    let prefix = format!(r#"{{"Data":{{"{binding}":"#);
+    let rest = body.strip_prefix(prefix.as_bytes())?;
+    let (events, taken) = binary_items_at(rest)?;
+    let mut left = Vec::with_capacity(body.len() - taken + 2);
+    left.extend_from_slice(prefix.as_bytes());
+    left.extend_from_slice(b"\"\"");
+    left.extend_from_slice(&rest[taken..]);
+    let text = simdutf8::basic::from_utf8(&left).ok()?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
+    let raw = envelope.data.get(binding)?.get();
+    // The value read for the binding must be the one taken out, not a later key of that name.
+    if raw != "\"\"" || raw.as_ptr() != text[prefix.len()..].as_ptr() {
+        return None;
+    }
+    Some(Invocation {
+        metadata: TriggerMetadata::parse(&envelope.metadata),
+        encoding: EventEncoding::Binary,
+        events,
+    })
+}
+
 /// The events of `"[\"<base64>\",…]"` exactly (one item at least, each valid base64), read from
 /// the escaped JSON text itself; `None` for any other text, which the general path then reads.
 fn binary_items(raw: &[u8]) -> Option<Vec<EventBody>> {
-    let mut rest = raw.strip_prefix(b"\"[")?.strip_suffix(b"]\"")?;
+    match binary_items_at(raw)? {
+        (events, taken) if taken == raw.len() => Some(events),
+        _ => None,
+    }
+}
+
+/// [`binary_items`] of the JSON string that starts `text`, and how many bytes of `text` that
+/// string takes, quotes included (whatever follows it is not read).
+fn binary_items_at(text: &[u8]) -> Option<(Vec<EventBody>, usize)> {
+    let mut rest = text.strip_prefix(b"\"[")?;
     let mut events = Vec::new();
     loop {
         let item = rest.strip_prefix(b"\\\"")?;
@@ -121,10 +174,10 @@ fn binary_items(raw: &[u8]) -> Option<Vec<EventBody>> {
             bytes: decode_base64_bytes(&item[..end])?,
         });
         rest = &item[end + 2..];
-        match rest.split_first() {
-            None => return Some(events),
-            Some((b',', more)) => rest = more,
-            Some(_) => return None,
+        match rest {
+            [b',', more @ ..] => rest = more,
+            [b']', b'"', more @ ..] => return Some((events, text.len() - more.len())),
+            _ => return None,
         }
     }
 }

@@ -277,3 +277,91 @@ fn an_envelope_read_as_text_or_as_bytes_gives_the_same_answers() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `decode_invocation` (which tries the host's shape first) against the general path alone.
+fn both_paths(body: &[u8]) -> (String, String) {
+    (
+        format!("{:?}", decode_invocation(body.to_vec(), "events")),
+        format!("{:?}", decode_general(body.to_vec(), "events")),
+    )
+}
+
+#[test]
+fn the_hosts_whole_envelope_is_read_without_scanning_its_events_and_nothing_else_is() {
+    let host = br#"{"Data":{"events":"[\"aGk=\",\"aGVsbG8=\"]"},"Metadata":{"SequenceNumberArray":"[7,8]"}}"#;
+    assert!(host_shaped(host, "events").is_some());
+    let inv = decode_invocation(host.to_vec(), "events").unwrap();
+    assert_eq!(inv.events[1].bytes, b"hello");
+    assert_eq!(inv.metadata.events[1].sequence_number, Some(8));
+    let (fast, general) = both_paths(host);
+    assert_eq!(fast, general);
+    for other in [
+        // The key given twice: the general path reads the later one.
+        &br#"{"Data":{"events":"[\"aGk=\"]","events":"[\"aGVsbG8=\"]"},"Metadata":{}}"#[..],
+        br#"{"Data":{"events":"[\"aGk=\"]","events":""},"Metadata":{}}"#,
+        br#"{"Data":{"events":"[\"aGk=\"]"},"Metadata":{"a":tru}}"#,
+        br#"{"Data":{"events":"[\"aGk=\"]"},"Metadata":{}} trailing"#,
+        br#"{"Data":{"events":"[\"aGk=\"]"},"data":{}}"#,
+        br#"{"Data":{"events":"[\"aGk=\"] "},"Metadata":{}}"#,
+        br#"{"Data":{"events":"[\"a!k=\"]"},"Metadata":{}}"#,
+    ] {
+        assert!(
+            host_shaped(other, "events").is_none(),
+            "{}",
+            String::from_utf8_lossy(other)
+        );
+        let (fast, general) = both_paths(other);
+        assert_eq!(fast, general, "{}", String::from_utf8_lossy(other));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    /// Host-shaped openings with any of many endings, hostile ones included: the invocation (or
+    /// the error) is the general path's.
+    #[test]
+    fn an_envelope_read_the_hosts_way_is_the_general_paths_envelope(
+        items in proptest::collection::vec(proptest::sample::select(vec!["aGk=", "aGVsbG8=", "", "a!k=", "AAAA"]), 1..4),
+        pre in junk(),
+        meta in proptest::sample::select(vec![
+            "", r#""SequenceNumberArray":"[1,2,3]""#, r#""SequenceNumberArray":"[1]","x":[{"y":null}]"#,
+            r#""a":tru"#, r#""a":"\ud800""#, r#""a":1,"a":2"#,
+        ]),
+        post in junk(),
+    ) {
+        let body = format!(
+            r#"{{"Data":{{"events":"[\"{}\"]"{pre}}},"Metadata":{{{meta}}}}}{post}"#,
+            items.join(r#"\",\""#)
+        );
+        let (fast, general) = both_paths(body.as_bytes());
+        proptest::prop_assert_eq!(fast, general, "{}", body);
+    }
+}
+
+/// Nothing most of the time; else a token or two that may spoil an envelope.
+fn junk() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::strategy::Strategy;
+    proptest::collection::vec(
+        proptest::sample::select(vec![
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            ",",
+            r#","events":"x""#,
+            r#","events":"[\"aGk=\"]""#,
+            r#","other":1"#,
+            " ",
+            "}",
+            "{",
+            r#","data":{}"#,
+            "tru",
+            "]",
+        ]),
+        0..3,
+    )
+    .prop_map(|t| t.concat())
+}
