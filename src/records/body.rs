@@ -230,7 +230,7 @@ impl<'de, const KEEP: bool> Visitor<'de> for Object<'_, '_, KEEP> {
                 Key::Table => table = map.next_value()?,
                 Key::Column(column, _) => {
                     columns += 1;
-                    flat.fill(column, map.next_value_seed(Kept(KEEP || column.is_hash()))?);
+                    flat.read(column, KEEP, &mut map)?;
                 }
                 Key::Net(slot) => {
                     columns += 1;

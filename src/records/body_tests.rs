@@ -1,7 +1,7 @@
 //! The shapes of `body`: each accepted one, each refused one with its reason.
 
 use super::*;
-use crate::records::Loose;
+use crate::records::{FileHash, HashCell, Loose};
 
 const FILE_EVENT: &str = r#"{"time":"2026-07-18T13:01:51.2820995Z","category":"AdvancedHunting-DeviceFileEvents","properties":{"DeviceId":"aa11","ReportId":8132,"Timestamp":"2026-07-18T12:59:31.2914446Z","SHA1":"6866429EB0F03FC50F980019774036A21063A3C1","Unknown":{"x":[1]}},"Tenant":"DefaultTenant"}"#;
 
@@ -89,8 +89,8 @@ fn a_top_level_array_of_records_or_flat_rows_decodes() {
     let records = parse_body(array.as_bytes(), 10).unwrap();
     assert_eq!(records.len(), 2);
     assert_eq!(
-        records[1].properties.sha256.as_deref(),
-        Some(&*"ab".repeat(32))
+        records[1].properties.sha256,
+        HashCell::Hash(FileHash::parse(&"ab".repeat(32)).unwrap())
     );
     assert_eq!(records[1].properties.report_id.as_deref(), Some("7"));
     assert_eq!(parse_body(b"[]", 10).unwrap().len(), 0);
@@ -109,7 +109,7 @@ fn the_hunting_api_answer_gives_its_rows() {
     );
     assert_eq!(records[0].table(), Some("DeviceProcessEvents"));
     assert!(records[0].is_alertable());
-    assert_eq!(records[1].properties.sha1, Loose(None));
+    assert_eq!(records[1].properties.sha1, HashCell::Absent);
     // Microsoft Graph's runHuntingQuery spells the keys in lower case.
     let graph = r#"{"@odata.context":"x","schema":[],"results":[{"SHA256":"x","Timestamp":"t"}]}"#;
     assert_eq!(parse_body(graph.as_bytes(), 10).unwrap().len(), 1);
@@ -159,12 +159,17 @@ fn csv_cells_become_a_record_with_empty_cells_absent() {
         ("DeviceId", "d1"),
         ("ReportId", "77"),
         ("SHA1", ""),
-        ("SHA256", " ABAB "),
+        ("SHA256", &format!(" {} ", "AB".repeat(32))),
+        ("MD5", "ABAB"),
         ("AdditionalFields", "{\"a\":\"b,c\"}"),
         ("Type", "DeviceImageLoadEvents"),
     ]);
-    assert_eq!(r.properties.sha1, Loose(None));
-    assert_eq!(r.properties.sha256.as_deref(), Some("ABAB"));
+    assert_eq!(r.properties.sha1, HashCell::Absent);
+    assert_eq!(
+        r.properties.sha256,
+        HashCell::Hash(FileHash::parse(&"ab".repeat(32)).unwrap())
+    );
+    assert_eq!(r.properties.md5, HashCell::Invalid);
     assert!(r.is_alertable());
 }
 

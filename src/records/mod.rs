@@ -22,7 +22,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 pub use body::glance_body;
 pub use body::{BOM, BodyError, Sink, classify, for_each_record, parse_body, strip_bom};
 pub use depth::{first_value_closes, json_depth_exceeds};
-pub use extract::{HashField, HashFields, HashRole, RecordHashes, extract_hashes};
+use extract::HashSeed;
+pub use extract::{HashCell, HashField, HashFields, HashRole, RecordHashes, extract_hashes};
 #[cfg(feature = "service")]
 pub use hashes::Seeded;
 pub use hashes::{FileHash, HashError, HashType, Md5, Sha1, Sha256};
@@ -94,12 +95,12 @@ pub struct Properties {
     pub folder_path: Loose,
     pub initiating_process_file_name: Loose,
     pub initiating_process_folder_path: Loose,
-    pub sha1: Loose,
-    pub sha256: Loose,
-    pub md5: Loose,
-    pub initiating_process_sha1: Loose,
-    pub initiating_process_sha256: Loose,
-    pub initiating_process_md5: Loose,
+    pub sha1: HashCell,
+    pub sha256: HashCell,
+    pub md5: HashCell,
+    pub initiating_process_sha1: HashCell,
+    pub initiating_process_sha256: HashCell,
+    pub initiating_process_md5: HashCell,
     /// The columns that may carry network indicators ([`network::NETWORK_CELLS`]).
     pub network: network::NetworkCells,
 }
@@ -148,17 +149,14 @@ impl Column {
 }
 
 impl Column {
-    /// Whether the column holds a file hash.
-    pub fn is_hash(self) -> bool {
-        matches!(
-            self,
-            Column::Sha1
-                | Column::Sha256
-                | Column::Md5
-                | Column::InitiatingProcessSha1
-                | Column::InitiatingProcessSha256
-                | Column::InitiatingProcessMd5
-        )
+    /// The algorithm of a column that holds a file hash.
+    pub fn hash_kind(self) -> Option<HashType> {
+        match self {
+            Column::Sha1 | Column::InitiatingProcessSha1 => Some(HashType::Sha1),
+            Column::Sha256 | Column::InitiatingProcessSha256 => Some(HashType::Sha256),
+            Column::Md5 | Column::InitiatingProcessMd5 => Some(HashType::Md5),
+            _ => None,
+        }
     }
 
     /// A bit per spelling of a column, so that a record naming one twice is refused (two
@@ -218,9 +216,16 @@ impl Seen {
     }
 }
 
+/// Where a column's value is kept: as text, or as a hash cell of its algorithm.
+enum Slot<'a> {
+    Text(&'a mut Loose),
+    Hash(&'a mut HashCell, HashType),
+}
+
 impl Properties {
-    fn slot(&mut self, column: Column) -> &mut Loose {
-        match column {
+    fn slot(&mut self, column: Column) -> Slot<'_> {
+        use HashType::{Md5, Sha1, Sha256};
+        Slot::Text(match column {
             Column::DeviceId => &mut self.device_id,
             Column::DeviceName => &mut self.device_name,
             Column::ReportId => &mut self.report_id,
@@ -229,21 +234,58 @@ impl Properties {
             Column::FolderPath => &mut self.folder_path,
             Column::InitiatingProcessFileName => &mut self.initiating_process_file_name,
             Column::InitiatingProcessFolderPath => &mut self.initiating_process_folder_path,
-            Column::Sha1 => &mut self.sha1,
-            Column::Sha256 => &mut self.sha256,
-            Column::Md5 => &mut self.md5,
-            Column::InitiatingProcessSha1 => &mut self.initiating_process_sha1,
-            Column::InitiatingProcessSha256 => &mut self.initiating_process_sha256,
-            Column::InitiatingProcessMd5 => &mut self.initiating_process_md5,
-        }
+            Column::Sha1 => return Slot::Hash(&mut self.sha1, Sha1),
+            Column::Sha256 => return Slot::Hash(&mut self.sha256, Sha256),
+            Column::Md5 => return Slot::Hash(&mut self.md5, Md5),
+            Column::InitiatingProcessSha1 => {
+                return Slot::Hash(&mut self.initiating_process_sha1, Sha1);
+            }
+            Column::InitiatingProcessSha256 => {
+                return Slot::Hash(&mut self.initiating_process_sha256, Sha256);
+            }
+            Column::InitiatingProcessMd5 => {
+                return Slot::Hash(&mut self.initiating_process_md5, Md5);
+            }
+        })
     }
 
     /// Sets a column unless the value is empty and the column already holds one (of
-    /// `ReportId_long` and `ReportId_string`, one is always empty).
+    /// `ReportId_long` and `ReportId_string`, one is always empty). A hash column keeps the
+    /// value's [`HashCell`].
     pub fn fill(&mut self, column: Column, value: Loose) {
-        let slot = self.slot(column);
-        if value.as_deref().is_some() || slot.as_deref().is_none() {
-            *slot = value;
+        match self.slot(column) {
+            Slot::Text(slot) => {
+                if value.as_deref().is_some() || slot.as_deref().is_none() {
+                    *slot = value;
+                }
+            }
+            Slot::Hash(slot, kind) => Self::keep(slot, HashCell::of(kind, value.as_deref())),
+        }
+    }
+
+    /// Reads column `column`'s value from `map`: kept as text when `keep`, or as a hash cell for a
+    /// hash column (always kept); read as [`Loose`] reads it either way.
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        column: Column,
+        keep: bool,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match self.slot(column) {
+            Slot::Text(slot) => {
+                let value = map.next_value_seed(Kept(keep))?;
+                if value.as_deref().is_some() || slot.as_deref().is_none() {
+                    *slot = value;
+                }
+            }
+            Slot::Hash(slot, kind) => Self::keep(slot, map.next_value_seed(HashSeed(kind))?),
+        }
+        Ok(())
+    }
+
+    fn keep(slot: &mut HashCell, cell: HashCell) {
+        if !cell.is_absent() || slot.is_absent() {
+            *slot = cell;
         }
     }
 }
@@ -276,7 +318,7 @@ impl<'de, const KEEP: bool> DeserializeSeed<'de> for PropertiesSeed<KEEP> {
                     match (column, net) {
                         (Some((c, bit)), _) => {
                             seen.once::<A::Error>(bit, spelling(bit))?;
-                            p.fill(c, map.next_value_seed(Kept(KEEP || c.is_hash()))?);
+                            p.read(c, KEEP, &mut map)?;
                         }
                         (None, Some(slot)) => {
                             let Loose(value) = map.next_value()?;
@@ -390,7 +432,7 @@ mod tests {
             parse_body(in_known.as_bytes(), 10).unwrap()[0]
                 .properties
                 .sha1,
-            Loose(None)
+            HashCell::Absent
         );
         assert!(parse_body(nested(100_000).as_bytes(), 10).is_err());
     }

@@ -94,12 +94,12 @@ mod tests {
         assert_eq!(chunk.lines, [2, 3]);
         let first = &chunk.records[0].properties;
         assert_eq!(first.file_name.as_deref(), Some("invoice, march.exe"));
-        assert_eq!(first.sha1.as_deref(), Some(&*"a".repeat(40)));
-        assert_eq!(first.sha256.as_deref(), None, "an empty cell is absent");
+        assert_eq!(first.sha1.as_str(), Some(&*"a".repeat(40)));
+        assert_eq!(first.sha256.as_str(), None, "an empty cell is absent");
         assert_eq!(first.report_id.as_deref(), Some("11"));
         let second = &chunk.records[1].properties;
         assert_eq!(second.file_name.as_deref(), Some("two\nlines.txt"));
-        assert_eq!(second.sha256.as_deref(), Some(&*"b".repeat(64)));
+        assert_eq!(second.sha256.as_str(), Some(&*"b".repeat(64)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 
-/// What reading one file gave: its format, its records' SHA1 values with their lines, its
+/// What reading one file gave: its format, its records' DeviceId values (a label) with their lines, its
 /// errors, and how it ended.
 #[derive(Debug, Default)]
 struct Read {
@@ -24,8 +24,8 @@ fn read_file(path: &Path) -> Read {
             Event::Work(w) => {
                 let chunk = w.decode();
                 for (r, line) in chunk.records.iter().zip(&chunk.lines) {
-                    let sha1 = r.properties.sha1.as_deref().unwrap_or("").to_owned();
-                    out.records.push((*line, sha1));
+                    let label = r.properties.device_id.as_deref().unwrap_or("").to_owned();
+                    out.records.push((*line, label));
                 }
                 out.errors.extend(chunk.errors);
             }
@@ -48,7 +48,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 }
 
 fn row(sha1: &str) -> String {
-    format!(r#"{{"category":"AdvancedHunting-DeviceFileEvents","properties":{{"SHA1":"{sha1}"}}}}"#)
+    format!(
+        r#"{{"category":"AdvancedHunting-DeviceFileEvents","properties":{{"DeviceId":"{sha1}"}}}}"#
+    )
 }
 
 #[test]
@@ -75,7 +77,7 @@ fn a_pretty_printed_array_is_a_document_read_as_a_stream() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<serde_json::Value> = ["a", "b", "c"]
         .iter()
-        .map(|s| serde_json::json!({"Timestamp": "2024-01-01T00:00:00Z", "SHA1": s}))
+        .map(|s| serde_json::json!({"Timestamp": "2024-01-01T00:00:00Z", "DeviceId": s}))
         .collect();
     let text = serde_json::to_string_pretty(&rows).unwrap();
     let r = read_file(&write(dir.path(), "hunting.json", text.as_bytes()));
