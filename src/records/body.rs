@@ -391,3 +391,7 @@ impl<'de> de::Deserialize<'de> for Key {
 #[cfg(test)]
 #[path = "body_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "glance_tests.rs"]
+mod glance_tests;
