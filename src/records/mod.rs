@@ -129,16 +129,6 @@ impl Column {
 }
 
 impl Column {
-    /// The algorithm of a column that holds a file hash.
-    pub fn hash_kind(self) -> Option<HashType> {
-        match self {
-            Column::Sha1 | Column::InitiatingProcessSha1 => Some(HashType::Sha1),
-            Column::Sha256 | Column::InitiatingProcessSha256 => Some(HashType::Sha256),
-            Column::Md5 | Column::InitiatingProcessMd5 => Some(HashType::Md5),
-            _ => None,
-        }
-    }
-
     /// A bit per spelling of a column, so that a record naming one twice is refused (two
     /// parsers could each take another of the values); `ReportId_long` and `ReportId_string`
     /// are spellings of their own, both present in Log Analytics rows.
