@@ -67,11 +67,7 @@ impl Properties {
     /// value's [`HashCell`].
     pub fn fill(&mut self, column: Column, value: Loose) {
         match self.slot(column) {
-            Slot::Text(slot) => {
-                if value.as_deref().is_some() || slot.as_deref().is_none() {
-                    *slot = value;
-                }
-            }
+            Slot::Text(slot) => Self::put(slot, value),
             Slot::Hash(slot, kind) => Self::keep(slot, HashCell::of(kind, value.as_deref())),
         }
     }
@@ -85,17 +81,20 @@ impl Properties {
         map: &mut A,
     ) -> Result<(), A::Error> {
         match self.slot(column) {
-            Slot::Text(slot) => {
-                let value = map.next_value_seed(Kept(keep))?;
-                if value.as_deref().is_some() || slot.as_deref().is_none() {
-                    *slot = value;
-                }
-            }
+            Slot::Text(slot) => Self::put(slot, map.next_value_seed(Kept(keep))?),
             Slot::Hash(slot, kind) => Self::keep(slot, map.next_value_seed(HashSeed(kind))?),
         }
         Ok(())
     }
 
+    /// [`Self::fill`]'s rule for a text column: an empty value never replaces one.
+    fn put(slot: &mut Loose, value: Loose) {
+        if value.as_deref().is_some() || slot.as_deref().is_none() {
+            *slot = value;
+        }
+    }
+
+    /// The same rule for a hash column: an absent cell never replaces one.
     fn keep(slot: &mut HashCell, cell: HashCell) {
         if !cell.is_absent() || slot.is_absent() {
             *slot = cell;

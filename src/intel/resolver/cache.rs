@@ -195,6 +195,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> VerdictCache<K> {
             .retain(|k, e| e.expires > now && self.back.contains_key(k));
     }
 
+    /// The one empty verdict every miss shares (cached or known without asking).
+    pub(super) fn miss(&self) -> &Verdict {
+        &self.miss
+    }
+
     /// Entries held (approximate).
     pub(super) fn entry_count(&self) -> u64 {
         self.back.entry_count()

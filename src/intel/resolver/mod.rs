@@ -205,9 +205,9 @@ impl Resolver {
     async fn answer_known(&self, hashes: &[LookupKey], out: &mut Resolution) -> Vec<LookupKey> {
         out.known = vec![None; hashes.len()];
         let known_misses = self.source.known_misses(hashes);
-        // One empty verdict for every known miss (a snapshot's whole warm batch): each made on
-        // its own was an allocation, and its drop a free, per key.
-        let miss = Verdict::default();
+        // The cache's one empty verdict for every known miss (a snapshot's whole warm batch):
+        // each made on its own was an allocation, and its drop a free, per key.
+        let miss = self.cache.miss();
         let mut candidates: Vec<&LookupKey> = Vec::with_capacity(hashes.len());
         let mut places: Vec<usize> = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
